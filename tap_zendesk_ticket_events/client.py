@@ -1,0 +1,331 @@
+"""The HTTP base stream for Zendesk's time-based incremental exports.
+
+Everything a time-based export endpoint shares lives here: the request budget, retries that
+honour ``Retry-After``, one-line errors, the page rules of ``pages.py`` and a STATE message
+after every page, so that a multi-day backfill killed at any point resumes where it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import weakref
+from email.utils import parsedate_to_datetime
+from functools import cached_property
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+import backoff
+import msgspec
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.pagination import BaseAPIPaginator
+
+from tap_zendesk_ticket_events.auth import build_authenticator
+from tap_zendesk_ticket_events.errors import TapError, describe_http_failure, zendesk_error_text
+from tap_zendesk_ticket_events.pages import REPLICATION_KEY, Boundary, ExportPage, PagePlan, iso, plan_page
+from tap_zendesk_ticket_events.settings import Settings, parse_datetime
+from tap_zendesk_ticket_events.throttle import ThrottledSession
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Iterable
+
+    from backoff.types import Details
+    from singer_sdk.authenticators import APIAuthenticatorBase
+    from singer_sdk.helpers.types import Context, RequestFunc
+    from singer_sdk.tap_base import Tap
+
+    from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
+    from tap_zendesk_ticket_events.throttle import Throttle
+
+#: Zendesk never serves the last minute; a start this close to now has nothing to export.
+RECENT_SECONDS = 61
+#: Wait after a 429 that carries no Retry-After: the budget is per minute.
+DEFAULT_RETRY_AFTER = 60.0
+#: Consecutive 429s on one request before giving up (each waits Retry-After).
+MAX_RATE_LIMITED_TRIES = 10
+#: Tries of one request failing with 5xx, a dropped connection, a timeout or a bad body.
+MAX_ERROR_TRIES = 6
+BACKOFF_FACTOR = 2.0
+
+_decoder = msgspec.json.Decoder()
+
+
+class ExportPaginator(BaseAPIPaginator[int]):
+    """Pages by ``start_time``, from the plan the stream made of each response.
+
+    Zendesk's ``next_page`` URL is never followed: the next request is always built from the
+    configured base URL, so credentials never leave the configured host.
+    """
+
+    def __init__(self, start_time: int, plans: weakref.WeakKeyDictionary[requests.Response, PagePlan]) -> None:
+        super().__init__(start_time)
+        self._plans = plans
+
+    def has_more(self, response: requests.Response) -> bool:
+        return self._plans[response].next_start is not None
+
+    def get_next(self, response: requests.Response) -> int | None:
+        return self._plans[response].next_start
+
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        """A page whose events were all duplicates is not the end of the export."""
+        return self.has_more(response)
+
+
+class ZendeskExportStream(RESTStream[int]):
+    """Base for ``GET /api/v2/incremental/<records_key>`` time-based exports."""
+
+    records_key: str
+    replication_key = REPLICATION_KEY
+    is_sorted = True
+    allow_redirects = False  # a redirect could carry credentials to another host
+    # The schema is written for the records as they come; nested objects stay open.
+    primary_keys = ("id",)
+
+    def __init__(self, tap: Tap, *args: Any, **kwargs: Any) -> None:
+        super().__init__(tap, *args, **kwargs)
+        self._decoded: weakref.WeakKeyDictionary[requests.Response, ExportPage] = weakref.WeakKeyDictionary()
+        self._plans: weakref.WeakKeyDictionary[requests.Response, PagePlan] = weakref.WeakKeyDictionary()
+        self._request_start: dict[int, tuple[int, int]] = {}
+        self._boundary = Boundary(0)
+        self._first_start_time = 0
+        self._page_last: dict[str, Any] | None = None
+
+    # --- settings, session, auth ---------------------------------------------------
+
+    @cached_property
+    def settings(self) -> Settings:
+        return Settings.from_config(self.config)
+
+    @property
+    def url_base(self) -> str:
+        return self.settings.base_url
+
+    @property
+    def timeout(self) -> int:
+        return self.settings.request_timeout
+
+    @property
+    def throttle(self) -> Throttle:
+        """One budget for every stream of the tap: Zendesk counts them together."""
+        return cast("TapZendeskTicketEvents", self._tap).throttle
+
+    @property
+    def requests_session(self) -> requests.Session:
+        if not isinstance(self._requests_session, ThrottledSession):
+            self._requests_session = ThrottledSession(self.throttle)
+        return self._requests_session
+
+    @cached_property
+    def authenticator(self) -> APIAuthenticatorBase:
+        return build_authenticator(self.settings)
+
+    # --- requests ------------------------------------------------------------------
+
+    def starting_time(self, context: Context | None) -> int:
+        """The bookmark when there is one (never before start_date), else start_date."""
+        value = self.get_starting_replication_key_value(context)
+        bookmark = _epoch(value)
+        return max(bookmark, self.settings.start_time) if bookmark is not None else self.settings.start_time
+
+    def compare_start_date(self, value: str, start_date_value: str) -> str:  # noqa: ARG002
+        """The later of bookmark and start_date; the bookmark is epoch seconds, not a date."""
+        bookmark = _epoch(value)
+        start = self.settings.start_time
+        return str(start if bookmark is None else max(bookmark, start))
+
+    def get_new_paginator(self) -> ExportPaginator:
+        return ExportPaginator(self._first_start_time, self._plans)
+
+    def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, Any]:  # noqa: ARG002
+        start = self._first_start_time if next_page_token is None else next_page_token
+        params: dict[str, Any] = {"start_time": start, "per_page": self.settings.page_size}
+        if self.settings.include_comment_events:
+            params["include"] = "comment_events"
+        return params
+
+    def request_decorator(self, func: RequestFunc) -> RequestFunc:
+        """Retry what a retry can fix, waiting as Zendesk asks; turn the rest into one line."""
+        retrying = backoff.on_exception(
+            self._wait_times,
+            (
+                RetriableAPIError,
+                ConnectionResetError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ),
+            max_tries=None,  # _wait_times decides, per kind of failure
+            jitter=None,  # Retry-After is waited exactly; _wait_times jitters backoff
+            on_backoff=self.backoff_handler,
+            logger=None,
+        )(func)
+
+        def send(prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
+            try:
+                return retrying(prepared_request, context)
+            except FatalAPIError as exc:
+                raise TapError(str(exc)) from None
+            except RetriableAPIError as exc:
+                raise TapError(f"Giving up on the export request after repeated failures: {exc}") from None
+            except (ConnectionResetError, requests.exceptions.RequestException) as exc:
+                msg = (
+                    f"Giving up on the export request after {MAX_ERROR_TRIES} tries: "
+                    f"{type(exc).__name__} talking to {self.url_base}"
+                )
+                raise TapError(msg) from None
+
+        return send
+
+    def _wait_times(self) -> Generator[float, BaseException, None]:
+        """Wait generator: backoff sends each failure in and sleeps what comes out.
+
+        429s wait exactly ``Retry-After`` (60 s without one) and are bounded on their own;
+        other failures back off exponentially with jitter unless the answer names a wait.
+        Returning ends the retries, and backoff re-raises the last failure.
+        """
+        rate_limited = errors = 0
+        exc = yield 0.0
+        while True:
+            response = getattr(exc, "response", None)
+            retry_after = _retry_after(response) if response is not None else None
+            if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+                rate_limited += 1
+                if rate_limited >= MAX_RATE_LIMITED_TRIES:
+                    return
+                wait = DEFAULT_RETRY_AFTER if retry_after is None else retry_after
+            else:
+                errors += 1
+                if errors >= MAX_ERROR_TRIES:
+                    return
+                expo = BACKOFF_FACTOR * 2 ** (errors - 1)
+                wait = retry_after if retry_after is not None else expo + random.uniform(0, 1)  # noqa: S311
+            exc = yield wait
+
+    def backoff_handler(self, details: Details) -> None:
+        """Say what failed and how long the tap waits, without URLs' queries or headers."""
+        exc = details.get("exception")
+        response = getattr(exc, "response", None)
+        if response is not None:
+            cause = f"{response.status_code} {zendesk_error_text(response)}".strip()
+            if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+                source = "Retry-After" if response.headers.get("Retry-After") else "no Retry-After, default"
+                self.logger.info("Rate limited by Zendesk (%s); waiting %.1f s (%s).", cause, details["wait"], source)
+                return
+        else:
+            cause = type(exc).__name__ if exc is not None else "unknown failure"
+        self.logger.warning(
+            "Export request failed (%s); retrying in %.1f s (try %d).",
+            cause,
+            details["wait"],
+            details["tries"],
+        )
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Sort answers into retry, fail, "nothing new yet", or a decoded page."""
+        status = response.status_code
+        if status in {HTTPStatus.BAD_REQUEST, HTTPStatus.UNPROCESSABLE_ENTITY} and _too_recent(response):
+            self.logger.info("Zendesk says start_time is too recent: nothing new to export yet.")
+            self._decoded[response] = ExportPage.empty_end()
+            return
+        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            raise RetriableAPIError(f"{status} {zendesk_error_text(response)}", response)
+        if status >= HTTPStatus.MULTIPLE_CHOICES:  # redirects are not followed: see allow_redirects
+            raise FatalAPIError(describe_http_failure(response, self.settings.auth_settings))
+        try:
+            self._decoded[response] = ExportPage.decode(_decoder.decode(response.content), self.records_key)
+        except (msgspec.DecodeError, TypeError, ValueError) as exc:
+            # A truncated or non-JSON body is a transient fault of some proxy: retry it.
+            raise RetriableAPIError(f"{status} with an unusable body ({exc})", response) from None
+
+    def response_error_message(self, response: requests.Response) -> str:
+        """No URL, headers or body dump: they could hold what should stay private."""
+        return f"{response.status_code} {zendesk_error_text(response)}"
+
+    # --- records and state ---------------------------------------------------------
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        start_time, per_page = self._sent_params(response)
+        plan = plan_page(
+            self._decoded.pop(response),
+            start_time=start_time,
+            per_page=per_page,
+            end_before=self.settings.end_time,
+            boundary=self._boundary,
+        )
+        self._plans[response] = plan
+        self._boundary = plan.boundary
+        self._page_last = plan.records[-1] if plan.records else None
+        yield from plan.records
+        if plan.stall_error:
+            raise TapError(plan.stall_error)
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Emit a STATE after each page, so an interrupted backfill loses at most a page."""
+        self._first_start_time = self.starting_time(context)
+        # The SDK parks start_date in the state as a "starting value"; it is no resume
+        # point (the bookmark is epoch seconds), so keep it out of every STATE message.
+        self.get_context_state(context).pop("starting_replication_value", None)
+        too_recent = time.time() - RECENT_SECONDS
+        if self._first_start_time > too_recent:
+            self.logger.info(
+                "Nothing to export yet: start_time %s (%s) is within the last minute Zendesk never serves.",
+                self._first_start_time,
+                iso(self._first_start_time),
+            )
+            return
+        if self.settings.end_time is not None and self._first_start_time >= self.settings.end_time:
+            self.logger.info("Nothing to export: the bookmark is already at end_date.")
+            return
+        self._boundary = Boundary(self._first_start_time)
+        for record in self.request_records(context):
+            yield record
+            if record is self._page_last:
+                # The SDK has written and counted this record: the page is done.
+                self._write_state_message()
+
+    @staticmethod
+    def _sent_params(response: requests.Response) -> tuple[int, int]:
+        """The start_time and per_page this response answers, read from its own request."""
+        params = parse_qs(urlsplit(response.request.url or "").query)
+        return int(params["start_time"][0]), int(params["per_page"][0])
+
+
+def _epoch(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, str) and value:
+        return parse_datetime(value, "state", required=False)
+    return None
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """``Retry-After`` as seconds, from either of its forms (delta seconds or HTTP date)."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def _too_recent(response: requests.Response) -> bool:
+    text = response.text.lower()
+    return "too recent" in text or "toorecent" in text
+
+
+logging.getLogger("backoff").propagate = False

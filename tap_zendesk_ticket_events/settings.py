@@ -1,0 +1,144 @@
+"""The tap's settings, checked as a whole before any request is sent.
+
+JSON Schema (in ``tap.py``) checks each setting's type; what it cannot say well (exactly
+one auth method, parsable and ordered dates, a safe base URL) is checked here, so that every
+invalid configuration is refused with one line naming the setting at fault.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+from tap_zendesk_ticket_events.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+AuthMethod = Literal["api_token", "access_token"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings in the forms the streams use (epoch seconds, a base URL)."""
+
+    base_url: str
+    auth_method: AuthMethod
+    email: str | None
+    api_token: str | None
+    access_token: str | None
+    start_time: int
+    end_time: int | None
+    include_comment_events: bool
+    page_size: int
+    max_requests_per_minute: int
+    request_timeout: int
+
+    @property
+    def auth_settings(self) -> str:
+        """The settings behind the credentials, for messages (never their values)."""
+        if self.auth_method == "api_token":
+            return "the settings 'email' and 'api_token'"
+        return "the setting 'access_token'"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        """Check the whole configuration; raise ConfigError naming the first bad setting."""
+        start = parse_datetime(config.get("start_date"), "start_date", required=True)
+        end = parse_datetime(config.get("end_date"), "end_date", required=False)
+        if start is not None and end is not None and end <= start:
+            msg = "Setting 'end_date' must be later than 'start_date'."
+            raise ConfigError(msg)
+        assert start is not None
+        return cls(
+            base_url=base_url(config),
+            auth_method=auth_method(config),
+            email=config.get("email"),
+            api_token=config.get("api_token"),
+            access_token=config.get("access_token"),
+            start_time=start,
+            end_time=end,
+            include_comment_events=bool(config.get("include_comment_events", False)),
+            page_size=int(config.get("page_size", 1000)),
+            max_requests_per_minute=int(config.get("max_requests_per_minute", 10)),
+            request_timeout=int(config.get("request_timeout", 300)),
+        )
+
+
+def parse_datetime(value: object, setting: str, *, required: bool) -> int | None:
+    """Epoch seconds of an ISO 8601 date or date-time; naive values are taken as UTC."""
+    if value is None or value == "":
+        if required:
+            msg = f"Setting '{setting}' is required (an ISO 8601 date-time, e.g. 2024-01-31T00:00:00Z)."
+            raise ConfigError(msg)
+        return None
+    text = str(value).strip()
+    if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat does not take "Z"
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        msg = f"Setting '{setting}' is not an ISO 8601 date-time: {str(value)[:40]!r}."
+        raise ConfigError(msg) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp())
+
+
+def auth_method(config: Mapping[str, Any]) -> AuthMethod:
+    """The one configured auth method; refuse none, both, or half of one."""
+    has_token = bool(config.get("api_token"))
+    has_email = bool(config.get("email"))
+    has_access = bool(config.get("access_token"))
+    if has_token and has_access:
+        msg = "Configure exactly one auth method: 'email' + 'api_token', or 'access_token', not both."
+        raise ConfigError(msg)
+    if has_access:
+        return "access_token"
+    if has_token and not has_email:
+        msg = "Setting 'email' is required with 'api_token' (Zendesk's user is '{email}/token')."
+        raise ConfigError(msg)
+    if has_token:
+        return "api_token"
+    msg = "No auth configured: set 'email' + 'api_token', or 'access_token'."
+    raise ConfigError(msg)
+
+
+def base_url(config: Mapping[str, Any]) -> str:
+    """``https://{subdomain}.zendesk.com``, or ``api_url`` when set (http only on loopback)."""
+    api_url = config.get("api_url")
+    if api_url:
+        parts = urlsplit(str(api_url))
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            msg = "Setting 'api_url' must be an absolute http(s) URL such as https://acme.zendesk.com."
+            raise ConfigError(msg)
+        if parts.username or parts.password or parts.query or parts.fragment:
+            msg = "Setting 'api_url' must hold only scheme, host, port and path (no credentials or query)."
+            raise ConfigError(msg)
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            msg = "Setting 'api_url' may use plain http only for a loopback host; use https."
+            raise ConfigError(msg)
+        return str(api_url).rstrip("/")
+    subdomain = config.get("subdomain")
+    if not subdomain:
+        msg = "Setting 'subdomain' is required (e.g. 'acme' for https://acme.zendesk.com) unless 'api_url' is set."
+        raise ConfigError(msg)
+    if not SUBDOMAIN.match(str(subdomain)):
+        msg = f"Setting 'subdomain' must match ^[a-z0-9][a-z0-9-]*$ (got {str(subdomain)[:40]!r})."
+        raise ConfigError(msg)
+    return f"https://{subdomain}.zendesk.com"
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and the loopback ranges (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

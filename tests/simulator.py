@@ -1,0 +1,445 @@
+"""A local simulator of Zendesk's incremental ticket events export, for tests and demos.
+
+It implements the envelope rules the tap must survive (see the API notes): inclusive
+``start_time``, pages of ``per_page`` grown to hold a whole second, duplicates at page
+boundaries, a ``next_page`` that is still present at end of stream, the ``comment_events``
+sideload, authentication, a requests-per-minute budget, and switchable faults.
+
+It binds to loopback only. Run it alone with ``python -m tests.simulator --events 5000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import bisect
+import json
+import random
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+EXPORT_PATHS = ("/api/v2/incremental/ticket_events", "/api/v2/incremental/ticket_events.json")
+EMAIL = "admin@example.com"
+API_TOKEN = "sim-api-token-0123456789"  # noqa: S105 - a fake credential the tests look for
+ACCESS_TOKEN = "sim-access-token-abcdef"  # noqa: S105
+
+STATUS_TEXT = {
+    "500": (500, {"error": "InternalError"}),
+    "502": (502, {"error": "BadGateway"}),
+    "503": (503, {"error": "ServiceUnavailable"}),
+    "504": (504, {"error": "GatewayTimeout"}),
+}
+
+
+@dataclass
+class Request:
+    """One request as the simulator saw it (credentials are never kept)."""
+
+    path: str
+    params: dict[str, str]
+    status: int
+    at: float
+    authorization_scheme: str = ""
+
+
+@dataclass
+class Simulator:
+    """State behind the HTTP handler; tests change it between or during runs."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    email: str = EMAIL
+    api_token: str = API_TOKEN
+    access_token: str = ACCESS_TOKEN
+    grow_bursts: bool = True
+    """Grow a page to hold its whole last second (the live API's behaviour). When off, a
+    second with more events than a page is cut, and the page repeats its own start."""
+    next_page_host: str | None = None
+    """Put this ``scheme://host:port`` into ``next_page`` instead of the simulator's own."""
+    rate_limit_per_minute: int | None = None
+    retry_after: int | None = 60
+    too_recent_status: int = 422
+    now: float | None = None
+    """The simulator's clock (epoch seconds); real time when None."""
+    faults: deque[str] = field(default_factory=deque)
+    """Faults answered to the next export requests, one each: "429", "429-no-retry-after",
+    "500", "502", "503", "504", "reset", "truncated", "nonjson", "slow:<seconds>",
+    "401", "403", "404"."""
+    fault_above_per_page: int | None = None
+    """Answer 504 to every request whose per_page exceeds this."""
+    requests: list[Request] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _timestamps: list[int] = field(default_factory=list)
+    _window: deque[float] = field(default_factory=deque)
+
+    def set_events(self, events: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.events = sorted(events, key=lambda e: (e["timestamp"], e["id"]))
+            self._timestamps = [e["timestamp"] for e in self.events]
+
+    def add_events(self, events: list[dict[str, Any]]) -> None:
+        self.set_events(self.events + events)
+
+    def clock(self) -> float:
+        return time.time() if self.now is None else self.now
+
+    def export_requests(self) -> list[Request]:
+        return [r for r in self.requests if r.path in EXPORT_PATHS]
+
+    def page(self, start_time: int, per_page: int, comments: bool) -> tuple[list[dict[str, Any]], bool, int]:
+        """Select the page the live API would return: (events, end_of_stream, end_time)."""
+        with self.lock:
+            # The API never returns the last minute.
+            horizon = int(self.clock()) - 60
+            lo = bisect.bisect_left(self._timestamps, start_time)
+            hi_all = bisect.bisect_left(self._timestamps, horizon)
+            hi = min(lo + per_page, hi_all)
+            if self.grow_bursts and lo < hi < hi_all:
+                last_second = self._timestamps[hi - 1]
+                hi = min(bisect.bisect_right(self._timestamps, last_second), hi_all)
+            chosen = self.events[lo:hi]
+            end_of_stream = hi >= hi_all
+        end_time = chosen[-1]["timestamp"] if chosen else start_time
+        return [render(e, comments) for e in chosen], end_of_stream, end_time
+
+
+def render(event: dict[str, Any], comments: bool) -> dict[str, Any]:
+    """Render one stored event, with full comments when the sideload is asked for."""
+    if "child_events" not in event:
+        return event
+    out = dict(event)
+    children = []
+    for child in event["child_events"]:
+        if child.get("event_type") == "Comment" and comments:
+            children.append(child["_full"])
+        else:
+            children.append({k: v for k, v in child.items() if k != "_full"})
+    out["child_events"] = children
+    return out
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: SimulatorServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Stay quiet: tests read the request log instead."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        sim = self.server.sim
+        url = urlsplit(self.path)
+        params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        auth = self.headers.get("Authorization", "")
+        record = Request(url.path, params, 0, time.time(), auth.split(" ", 1)[0])
+        sim.requests.append(record)
+        status, body, headers = self.answer(sim, url.path, params, auth)
+        record.status = status
+        if status < 0:  # a fault that is not an HTTP answer
+            return
+        self.send(status, body, headers)
+
+    def answer(self, sim: Simulator, path: str, params: dict[str, str], auth: str) -> tuple[int, Any, dict[str, str]]:
+        if path not in EXPORT_PATHS:
+            return 404, {"error": "InvalidEndpoint", "description": "Not found"}, {}
+        if not self.authorized(sim, auth):
+            return 401, {"error": "Couldn't authenticate you"}, {}
+        if sim.rate_limit_per_minute is not None and not self.within_budget(sim):
+            return self.rate_limited(sim.retry_after)
+        per_page = int(params.get("per_page", "1000"))
+        if sim.fault_above_per_page is not None and per_page > sim.fault_above_per_page:
+            return 504, {"error": "GatewayTimeout"}, {}
+        if sim.faults:
+            fault = sim.faults.popleft()
+            answered = self.fault(fault)
+            if answered is not None:
+                return answered
+        try:
+            start_time = int(params["start_time"])
+        except (KeyError, ValueError):
+            return 400, {"error": "InvalidValue", "description": "start_time is required"}, {}
+        if start_time > sim.clock() - 60:
+            return (
+                sim.too_recent_status,
+                {
+                    "error": "InvalidValue",
+                    "description": "Too recent start_time. Use a start_time older than 5 minutes",
+                },
+                {},
+            )
+        if not 1 <= per_page <= 1000:
+            return 400, {"error": "InvalidValue", "description": "per_page must be 1..1000"}, {}
+        comments = params.get("include") == "comment_events"
+        events, end_of_stream, end_time = sim.page(start_time, per_page, comments)
+        base = sim.next_page_host or f"http://{self.headers.get('Host', '127.0.0.1')}"
+        body = {
+            "ticket_events": events,
+            "count": len(events),
+            "end_of_stream": end_of_stream,
+            "end_time": end_time,
+            "next_page": f"{base}/api/v2/incremental/ticket_events.json?start_time={end_time}",
+        }
+        return 200, body, {}
+
+    @staticmethod
+    def authorized(sim: Simulator, auth: str) -> bool:
+        scheme, _, value = auth.partition(" ")
+        if scheme == "Bearer":
+            return value == sim.access_token
+        if scheme == "Basic":
+            try:
+                user, _, password = base64.b64decode(value).decode().partition(":")
+            except ValueError:
+                return False
+            return user == f"{sim.email}/token" and password == sim.api_token
+        return False
+
+    @staticmethod
+    def within_budget(sim: Simulator) -> bool:
+        with sim.lock:
+            now = time.monotonic()
+            while sim._window and now - sim._window[0] >= 60:
+                sim._window.popleft()
+            if len(sim._window) >= (sim.rate_limit_per_minute or 0):
+                return False
+            sim._window.append(now)
+            return True
+
+    @staticmethod
+    def rate_limited(retry_after: int | None) -> tuple[int, Any, dict[str, str]]:
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        return (
+            429,
+            {
+                "error": "APIRateLimitExceeded",
+                "description": "Number of allowed incremental export API requests per minute exceeded",
+            },
+            headers,
+        )
+
+    def fault(self, fault: str) -> tuple[int, Any, dict[str, str]] | None:
+        if fault == "429":
+            return self.rate_limited(self.server.sim.retry_after)
+        if fault == "429-no-retry-after":
+            return self.rate_limited(None)
+        if fault in STATUS_TEXT:
+            status, body = STATUS_TEXT[fault]
+            return status, body, {}
+        if fault == "401":
+            return 401, {"error": "Couldn't authenticate you"}, {}
+        if fault == "403":
+            return 403, {"error": "Forbidden", "description": "You do not have access"}, {}
+        if fault == "404":
+            return 404, {"error": {"title": "No help desk at example.zendesk.com"}}, {}
+        if fault == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.close_connection = True
+            return -1, None, {}
+        if fault == "truncated":
+            payload = b'{"ticket_events": [{"id": 1'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload) + 100))
+            self.end_headers()
+            self.wfile.write(payload)
+            self.close_connection = True
+            return -1, None, {}
+        if fault == "nonjson":
+            return 200, "<html>Service temporarily unavailable</html>", {}
+        if fault.startswith("slow:"):
+            time.sleep(float(fault.split(":", 1)[1]))
+            return None
+        raise ValueError(f"unknown fault {fault!r}")
+
+    def send(self, status: int, body: Any, headers: dict[str, str]) -> None:
+        payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class SimulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, sim: Simulator, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), Handler)
+        self.sim = sim
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def start(self) -> SimulatorServer:
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+# --- realistic data -------------------------------------------------------------------
+
+CHANGE_FIELDS = (
+    ("status", ["new", "open", "pending", "hold", "solved", "closed"]),
+    ("priority", ["low", "normal", "high", "urgent"]),
+    ("type", ["question", "incident", "problem", "task"]),
+    ("assignee_id", [3900001, 3900002, 3900003]),
+    ("group_id", [2100001, 2100002]),
+    ("custom_status_id", [5500001, 5500002]),
+    ("custom_field_360001234567", ["billing", "shipping", None, 42, True]),
+)
+
+
+def make_events(
+    count: int,
+    *,
+    start: int = 1_700_000_000,
+    seed: int = 7,
+    first_id: int = 7_001_000_000,
+    bursts: dict[int, int] | None = None,
+    per_second: float = 0.5,
+) -> list[dict[str, Any]]:
+    """Make ``count`` ticket events from ``start`` on, in realistic shapes.
+
+    ``bursts`` maps an epoch second to how many events share it. Child ids are drawn from
+    the same id sequence as events, as in Zendesk. A few items have the shape of the
+    documented (metric-event) sample so that both shapes flow through the tap.
+    """
+    rng = random.Random(seed)
+    burst_total = sum((bursts or {}).values())
+    events: list[dict[str, Any]] = []
+    next_id = first_id
+    ts = start
+    for _ in range(max(count - burst_total, 0)):
+        events.append(_event(rng, next_id, ts))
+        next_id += 11  # leave room for the child events' ids
+        ts += max(1, round(rng.expovariate(per_second)))
+    for second, size in (bursts or {}).items():
+        for _ in range(size):
+            events.append(_event(rng, next_id, second))
+            next_id += 11
+    return events
+
+
+def _event(rng: random.Random, event_id: int, ts: int) -> dict[str, Any]:
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    if rng.random() < 0.02:  # the documented sample's (metric-event) shape
+        return {
+            "id": event_id,
+            "ticket_id": rng.randint(1, 50_000),
+            "timestamp": ts,
+            "instance_id": rng.randint(1, 3),
+            "metric": rng.choice(["periodic_update_time", "reply_time", "agent_work_time"]),
+            "time": created,
+            "type": rng.choice(["apply_sla", "breach", "measure"]),
+        }
+    via: Any = rng.choice(["Web form", "Mail", "API"])
+    if rng.random() < 0.05:
+        via = {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}}
+    children: list[dict[str, Any]] = []
+    child_id = event_id
+    for name, values in rng.sample(CHANGE_FIELDS, rng.randint(1, 3)):
+        child_id += 1
+        value = rng.choice(values)
+        child: dict[str, Any] = {
+            "id": child_id,
+            "via": via if isinstance(via, str) else "API",
+            "via_reference_id": None,
+            name: value,
+            "previous_value": rng.choice(values),
+            "event_type": "Change",
+        }
+        children.append(child)
+    if rng.random() < 0.3:
+        child_id += 1
+        children.append(
+            {
+                "id": child_id,
+                "via": "Web form",
+                "via_reference_id": None,
+                "tags": ["vip"],
+                "added_tags": ["vip"],
+                "removed_tags": [],
+                "event_type": "Change",
+            }
+        )
+    if rng.random() < 0.5:
+        child_id += 1
+        public = rng.random() < 0.7
+        body = rng.choice(["Printer on fire", "Where is my order?", "Thanks, solved!", "Café ☕ ok"])
+        children.append(
+            {
+                "id": child_id,
+                "via": "Web form",
+                "via_reference_id": None,
+                "comment_present": True,
+                "comment_public": public,
+                "event_type": "Comment",
+                "_full": {
+                    "id": child_id,
+                    "via": {"channel": "web", "source": {"from": {}, "to": {}, "rel": None}},
+                    "via_reference_id": None,
+                    "type": "Comment",
+                    "author_id": rng.randint(1, 9_000_000),
+                    "body": body,
+                    "html_body": f'<div class="zd-comment"><p>{body}</p></div>',
+                    "plain_body": body,
+                    "public": public,
+                    "attachments": [],
+                    "audit_id": event_id,
+                    "created_at": created,
+                    "event_type": "Comment",
+                },
+            }
+        )
+    event: dict[str, Any] = {
+        "id": event_id,
+        "ticket_id": rng.randint(1, 50_000),
+        "timestamp": ts,
+        "created_at": created,
+        "updater_id": rng.choice([3900001, 3900002, -1]),
+        "via": via,
+        "system": {
+            "client": "Mozilla/5.0",
+            "location": "Lyon, ARA, France",
+            "latitude": 45.76,
+            "longitude": 4.83,
+        },
+        "event_type": "Audit",
+        "child_events": children,
+    }
+    if rng.random() < 0.01:
+        event["merged_ticket_ids"] = [rng.randint(1, 50_000)]
+    return event
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--start", type=int, default=1_700_000_000)
+    args = parser.parse_args()
+    sim = Simulator()
+    sim.set_events(make_events(args.events, start=args.start))
+    server = SimulatorServer(sim, args.port)
+    print(f"Zendesk simulator at {server.url} with {args.events} events", flush=True)
+    print(f"email={sim.email} api_token={sim.api_token}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
