@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sys
 import time
 import weakref
 from email.utils import parsedate_to_datetime
@@ -31,7 +32,7 @@ from tap_zendesk_ticket_events.settings import Settings, parse_datetime
 from tap_zendesk_ticket_events.throttle import ThrottledSession
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterable
+    from collections.abc import Generator, Iterable, Mapping
 
     from backoff.types import Details
     from singer_sdk.authenticators import APIAuthenticatorBase
@@ -52,6 +53,18 @@ MAX_ERROR_TRIES = 6
 BACKOFF_FACTOR = 2.0
 
 _decoder = msgspec.json.Decoder()
+
+
+class _OneLineForKnownFailures(logging.Filter):
+    """Drop the SDK's "An unhandled error occurred" line when the error is a TapError.
+
+    The SDK logs it from inside its ``except`` block, so ``sys.exc_info()`` names the error
+    being handled; a TapError is then reported once, as its own line, by the tap.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        known_failure = isinstance(sys.exc_info()[1], TapError)
+        return not (known_failure and str(record.msg).startswith("An unhandled error occurred"))
 
 
 class ExportPaginator(BaseAPIPaginator[int]):
@@ -88,6 +101,7 @@ class ZendeskExportStream(RESTStream[int]):
 
     def __init__(self, tap: Tap, *args: Any, **kwargs: Any) -> None:
         super().__init__(tap, *args, **kwargs)
+        self.logger.addFilter(_OneLineForKnownFailures())
         self._decoded: weakref.WeakKeyDictionary[requests.Response, ExportPage] = weakref.WeakKeyDictionary()
         self._plans: weakref.WeakKeyDictionary[requests.Response, PagePlan] = weakref.WeakKeyDictionary()
         self._request_start: dict[int, tuple[int, int]] = {}
@@ -248,6 +262,10 @@ class ZendeskExportStream(RESTStream[int]):
         return f"{response.status_code} {zendesk_error_text(response)}"
 
     # --- records and state ---------------------------------------------------------
+
+    def get_batch_config(self, config: Mapping[str, Any]) -> None:  # noqa: ARG002
+        """Never batch, even if a ``batch_config`` is passed: see the tap's capabilities."""
+        return
 
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         start_time, per_page = self._sent_params(response)

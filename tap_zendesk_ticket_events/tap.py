@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_zendesk_ticket_events.errors import TapError
 from tap_zendesk_ticket_events.settings import Settings
@@ -22,6 +23,18 @@ class TapZendeskTicketEvents(Tap):
 
     name = "tap-zendesk-ticket-events"
     message_writer_class = MsgSpecWriter
+    # No BATCH: a batch file is written after the records it holds, so the per-page STATE
+    # would run ahead of data a target has not received. No ACTIVATE_VERSION: the stream
+    # is incremental, never a full-table replacement.
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -46,7 +59,9 @@ class TapZendeskTicketEvents(Tap):
             "api_token",
             th.StringType,
             secret=True,
-            description="Zendesk API token (HTTP Basic as '{email}/token'). Zendesk stops accepting API tokens on 2027-04-30.",
+            description=(
+                "Zendesk API token (HTTP Basic as '{email}/token'). Zendesk stops accepting API tokens on 2027-04-30."
+            ),
         ),
         th.Property(
             "access_token",

@@ -26,8 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 
 EXPORT_PATHS = ("/api/v2/incremental/ticket_events", "/api/v2/incremental/ticket_events.json")
 EMAIL = "admin@example.com"
-API_TOKEN = "sim-api-token-0123456789"  # noqa: S105 - a fake credential the tests look for
-ACCESS_TOKEN = "sim-access-token-abcdef"  # noqa: S105
+API_TOKEN = "sim-api-token-0123456789"
+ACCESS_TOKEN = "sim-access-token-abcdef"
 
 STATUS_TEXT = {
     "500": (500, {"error": "InternalError"}),
@@ -46,6 +46,7 @@ class Request:
     status: int
     at: float
     authorization_scheme: str = ""
+    count: int = 0
 
 
 @dataclass
@@ -53,6 +54,8 @@ class Simulator:
     """State behind the HTTP handler; tests change it between or during runs."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+    """Where the server serving this simulator listens (set when it binds)."""
     email: str = EMAIL
     api_token: str = API_TOKEN
     access_token: str = ACCESS_TOKEN
@@ -68,9 +71,11 @@ class Simulator:
     """The simulator's clock (epoch seconds); real time when None."""
     faults: deque[str] = field(default_factory=deque)
     """Faults answered to the next export requests, one each: "429", "429-no-retry-after",
-    "500", "502", "503", "504", "reset", "truncated", "nonjson", "slow:<seconds>",
-    "401", "403", "404"."""
+    "503-retry-after", "500", "502", "503", "504", "reset", "truncated", "nonjson",
+    "slow:<seconds>", "401", "403", "404", and "ok" (answer normally)."""
     fault_above_per_page: int | None = None
+    latency: float = 0.0
+    """Seconds every export answer takes, to make a run slow enough to interrupt."""
     """Answer 504 to every request whose per_page exceeds this."""
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -127,10 +132,10 @@ class Handler(BaseHTTPRequestHandler):
     server: SimulatorServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: tests read the request log instead."""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         sim = self.server.sim
         url = urlsplit(self.path)
         params = {k: v[-1] for k, v in parse_qs(url.query).items()}
@@ -139,6 +144,8 @@ class Handler(BaseHTTPRequestHandler):
         sim.requests.append(record)
         status, body, headers = self.answer(sim, url.path, params, auth)
         record.status = status
+        if isinstance(body, dict) and isinstance(body.get("count"), int):
+            record.count = body["count"]
         if status < 0:  # a fault that is not an HTTP answer
             return
         self.send(status, body, headers)
@@ -175,6 +182,8 @@ class Handler(BaseHTTPRequestHandler):
             return 400, {"error": "InvalidValue", "description": "per_page must be 1..1000"}, {}
         comments = params.get("include") == "comment_events"
         events, end_of_stream, end_time = sim.page(start_time, per_page, comments)
+        if sim.latency:
+            time.sleep(sim.latency)
         base = sim.next_page_host or f"http://{self.headers.get('Host', '127.0.0.1')}"
         body = {
             "ticket_events": events,
@@ -226,6 +235,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.rate_limited(self.server.sim.retry_after)
         if fault == "429-no-retry-after":
             return self.rate_limited(None)
+        if fault == "503-retry-after":
+            return 503, {"error": "ServiceUnavailable"}, {"Retry-After": str(self.server.sim.retry_after)}
+        if fault == "ok":
+            return None
         if fault in STATUS_TEXT:
             status, body = STATUS_TEXT[fault]
             return status, body, {}
@@ -272,6 +285,7 @@ class SimulatorServer(ThreadingHTTPServer):
     def __init__(self, sim: Simulator, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.sim = sim
+        sim.url = self.url
         self._thread: threading.Thread | None = None
 
     @property

@@ -1,0 +1,138 @@
+"""Shared fixtures: a live simulator on loopback, and ways to run the real tap against it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
+from tests.simulator import ACCESS_TOKEN, API_TOKEN, EMAIL, Simulator, SimulatorServer
+
+SECRETS = (API_TOKEN, ACCESS_TOKEN)
+START_DATE = "2023-11-14T00:00:00Z"  # 1699920000, before every simulated event
+
+
+@dataclass
+class TapRun:
+    """What one run of the tap printed, parsed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.messages = [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return [m["record"] for m in self.messages if m["type"] == "RECORD"]
+
+    @property
+    def ids(self) -> list[Any]:
+        return [r["id"] for r in self.records]
+
+    @property
+    def states(self) -> list[dict[str, Any]]:
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    @property
+    def bookmark(self) -> int | None:
+        if not self.states:
+            return None
+        value: int = self.states[-1]["bookmarks"]["ticket_events"]["replication_key_value"]
+        return value
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if "| ERROR" in line or "| CRITICAL" in line]
+
+
+def assert_no_secret(*texts: str) -> None:
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text, "a secret leaked into the tap's output"
+
+
+def tap_command() -> list[str]:
+    return [sys.executable, "-m", "tap_zendesk_ticket_events"]
+
+
+def run_tap(
+    tmp_path: Path,
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    extra_args: tuple[str, ...] = (),
+) -> TapRun:
+    """Run the installed tap as a user would (a subprocess), and check it leaked nothing."""
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+    args = [*tap_command(), "--config", str(config_file), *extra_args]
+    if state is not None:
+        state_file = tmp_path / "state.json"
+        state_file.write_text(json.dumps(state))
+        args += ["--state", str(state_file)]
+    proc = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert_no_secret(proc.stdout, proc.stderr)
+    return TapRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def sync_in_process(config: dict[str, Any], state: dict[str, Any] | None = None) -> TapRun:
+    """Run the tap in this process (for tests that replace backoff's clock)."""
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8")
+    returncode = 0
+    error = ""
+    with contextlib.redirect_stdout(out):
+        tap = TapZendeskTicketEvents(config=config, state=state)
+        try:
+            tap.sync_all()
+        except Exception as exc:
+            returncode, error = 1, f"{type(exc).__name__}: {exc}"
+        out.flush()
+    text = raw.getvalue().decode()
+    assert_no_secret(text, error)
+    return TapRun(returncode, text, error)
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    simulator = Simulator()
+    server = SimulatorServer(simulator).start()
+    try:
+        yield simulator
+    finally:
+        server.stop()
+
+
+def make_config(sim: Simulator, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "api_url": sim.url,
+        "email": EMAIL,
+        "api_token": API_TOKEN,
+        "start_date": START_DATE,
+        "max_requests_per_minute": 10_000,
+    }
+    config.update(overrides)
+    return {k: v for k, v in config.items() if v is not None}

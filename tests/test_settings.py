@@ -1,0 +1,112 @@
+"""Invalid configurations are refused before any request, with one line naming the setting."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import START_DATE, make_config, run_tap, tap_command
+from tests.simulator import API_TOKEN, EMAIL, Simulator, make_events
+
+CASES: list[tuple[str, dict[str, Any], str]] = [
+    ("no auth", {"email": None, "api_token": None}, "No auth configured"),
+    ("both auth methods", {"access_token": "tok"}, "exactly one auth method"),
+    ("token without email", {"email": None}, "'email'"),
+    ("bad subdomain", {"api_url": None, "subdomain": "acme.evil.com/x"}, "subdomain"),
+    ("no subdomain nor api_url", {"api_url": None}, "'subdomain'"),
+    ("plain http to a remote host", {"api_url": "http://acme.zendesk.com"}, "'api_url'"),
+    ("api_url that is no URL", {"api_url": "acme"}, "'api_url'"),
+    ("missing start_date", {"start_date": None}, "start_date"),
+    ("unparsable start_date", {"start_date": "yesterday"}, "'start_date'"),
+    ("unparsable end_date", {"end_date": "2024-13-45"}, "'end_date'"),
+    ("end_date before start_date", {"end_date": "2020-01-01T00:00:00Z"}, "'end_date'"),
+    ("page_size too large", {"page_size": 1001}, "page_size"),
+    ("page_size zero", {"page_size": 0}, "page_size"),
+    ("zero request budget", {"max_requests_per_minute": 0}, "max_requests_per_minute"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "named"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_invalid_config_is_refused_in_one_line(
+    sim: Simulator, tmp_path: Path, overrides: dict[str, Any], named: str
+) -> None:
+    sim.set_events(make_events(5))
+    config = make_config(sim, **overrides)
+    for key, value in overrides.items():
+        if value is None:
+            config.pop(key, None)
+
+    started = time.monotonic()
+    run = run_tap(tmp_path, config)
+    elapsed = time.monotonic() - started
+
+    assert run.returncode != 0
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, run.stderr
+    assert named in errors[0]
+    assert "Traceback" not in run.stderr
+    assert run.stdout == ""
+    assert sim.requests == []
+    assert elapsed < 5, "refusing a configuration must not wait on anything"
+
+
+def test_config_from_environment(sim: Simulator, tmp_path: Path) -> None:
+    sim.set_events(make_events(25))
+    env = {
+        "TAP_ZENDESK_TICKET_EVENTS_API_URL": sim.url,
+        "TAP_ZENDESK_TICKET_EVENTS_EMAIL": EMAIL,
+        "TAP_ZENDESK_TICKET_EVENTS_API_TOKEN": API_TOKEN,
+        "TAP_ZENDESK_TICKET_EVENTS_START_DATE": START_DATE,
+        "TAP_ZENDESK_TICKET_EVENTS_PAGE_SIZE": "10",
+    }
+    proc = subprocess.run(
+        [*tap_command(), "--config", "ENV"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count('"type":"RECORD"') == 25
+    assert {r.params["per_page"] for r in sim.export_requests()} == {"10"}
+
+
+def test_about_lists_every_setting_and_marks_secrets() -> None:
+    proc = subprocess.run(
+        [*tap_command(), "--about", "--format=json"], capture_output=True, text=True, timeout=60, check=True
+    )
+    about = json.loads(proc.stdout)
+    properties = about["settings"]["properties"]
+    for name in (
+        "subdomain",
+        "api_url",
+        "email",
+        "api_token",
+        "access_token",
+        "start_date",
+        "end_date",
+        "include_comment_events",
+        "page_size",
+        "max_requests_per_minute",
+        "request_timeout",
+    ):
+        assert name in properties
+    assert properties["api_token"].get("secret") is True
+    assert properties["access_token"].get("secret") is True
+    assert about["settings"]["required"] == ["start_date"]
+
+
+def test_discovery_needs_no_config_and_no_network() -> None:
+    proc = subprocess.run([*tap_command(), "--discover"], capture_output=True, text=True, timeout=60, check=True)
+    catalog = json.loads(proc.stdout)
+    (stream,) = catalog["streams"]
+    assert stream["tap_stream_id"] == "ticket_events"
+    assert stream["replication_key"] == "end_time"
+    assert stream["key_properties"] == ["id"]

@@ -1,0 +1,60 @@
+"""The request budget: a sliding minute, shared by every stream, never earning a 429."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tap_zendesk_ticket_events.throttle import Throttle
+from tests.conftest import make_config, run_tap
+from tests.simulator import Simulator, make_events
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_sliding_window_waits_only_for_the_oldest_request_to_age_out() -> None:
+    clock = FakeClock()
+    throttle = Throttle(3, clock=clock, sleep=clock.sleep)
+    for gap in (0, 10, 10):
+        clock.now += gap
+        assert throttle.acquire() == 0.0
+    # 3 sent at t=1000, 1010, 1020: the 4th waits until 1060.
+    clock.now = 1030
+    assert throttle.acquire() == 30.0
+    assert clock.now == 1060
+    # The 5th waits for the one sent at 1010 to leave the window.
+    assert throttle.acquire() == 10.0
+    assert throttle.requests == 5
+
+
+def test_no_sixty_second_window_ever_holds_more_than_the_budget() -> None:
+    clock = FakeClock()
+    throttle = Throttle(10, clock=clock, sleep=clock.sleep)
+    sent = []
+    for i in range(100):
+        clock.now += (i * 7919) % 13 / 4  # irregular gaps between requests
+        throttle.acquire()
+        sent.append(clock.now)
+    for i, t in enumerate(sent):
+        assert sum(1 for u in sent[i:] if u - t < 60) <= 10
+
+
+def test_tap_at_the_budget_draws_no_429(sim: Simulator, tmp_path: Path) -> None:
+    sim.set_events(make_events(450))
+    sim.rate_limit_per_minute = 5
+
+    run = run_tap(tmp_path, make_config(sim, page_size=100, max_requests_per_minute=5))
+
+    assert run.returncode == 0, run.stderr
+    assert len(sim.export_requests()) == 5
+    assert all(r.status == 200 for r in sim.export_requests())
