@@ -36,25 +36,33 @@ class Throttle:
         self.max_per_minute = max_per_minute
         self._clock = clock
         self._sleep = sleep
-        self._sent: deque[float] = deque()
+        self._sent: deque[list[float]] = deque()
         self._lock = threading.Lock()
         self.waited_seconds = 0.0
+        self.last_wait = 0.0
         self.requests = 0
 
-    def acquire(self) -> float:
-        """Take one slot of the budget; return how long it had to wait for it."""
+    def acquire(self) -> list[float]:
+        """Take one slot of the budget, waiting as long as it takes; return the slot.
+
+        The slot's time is the send time until ``settle`` moves it to when the answer came:
+        Zendesk counts a request when it arrives, which is after we send it, so a slot
+        counted from our send time could free a minute before Zendesk's does.
+        """
         with self._lock:
             waited = 0.0
             while True:
                 now = self._clock()
-                while self._sent and now - self._sent[0] >= WINDOW_SECONDS:
+                while self._sent and now - self._sent[0][0] >= WINDOW_SECONDS:
                     self._sent.popleft()
                 if len(self._sent) < self.max_per_minute:
-                    self._sent.append(now)
+                    slot = [now]
+                    self._sent.append(slot)
                     self.requests += 1
                     self.waited_seconds += waited
-                    return waited
-                pause = WINDOW_SECONDS - (now - self._sent[0])
+                    self.last_wait = waited
+                    return slot
+                pause = WINDOW_SECONDS - (now - self._sent[0][0])
                 if waited == 0.0:
                     logger.info(
                         "Throttle: %d requests sent in the last minute (max_requests_per_minute=%d); waiting %.1f s.",
@@ -65,6 +73,11 @@ class Throttle:
                 self._sleep(pause)
                 waited += pause
 
+    def settle(self, slot: list[float]) -> None:
+        """Count the slot from now, when its request has been answered (or has failed)."""
+        with self._lock:
+            slot[0] = self._clock()
+
 
 class ThrottledSession(requests.Session):
     """A requests session whose every send, retries included, draws on the throttle."""
@@ -74,5 +87,8 @@ class ThrottledSession(requests.Session):
         self.throttle = throttle
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        self.throttle.acquire()
-        return super().send(request, **kwargs)
+        slot = self.throttle.acquire()
+        try:
+            return super().send(request, **kwargs)
+        finally:
+            self.throttle.settle(slot)

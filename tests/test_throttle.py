@@ -27,14 +27,27 @@ def test_sliding_window_waits_only_for_the_oldest_request_to_age_out() -> None:
     throttle = Throttle(3, clock=clock, sleep=clock.sleep)
     for gap in (0, 10, 10):
         clock.now += gap
-        assert throttle.acquire() == 0.0
+        throttle.acquire()
+        assert throttle.last_wait == 0.0
     # 3 sent at t=1000, 1010, 1020: the 4th waits until 1060.
     clock.now = 1030
-    assert throttle.acquire() == 30.0
+    throttle.acquire()
+    assert throttle.last_wait == 30.0
     assert clock.now == 1060
     # The 5th waits for the one sent at 1010 to leave the window.
-    assert throttle.acquire() == 10.0
+    throttle.acquire()
+    assert throttle.last_wait == 10.0
     assert throttle.requests == 5
+
+
+def test_a_slot_counts_from_when_its_answer_came() -> None:
+    clock = FakeClock()
+    throttle = Throttle(1, clock=clock, sleep=clock.sleep)
+    slot = throttle.acquire()
+    clock.now += 5  # a slow answer: Zendesk counted the request on arrival, up to 5 s later
+    throttle.settle(slot)
+    throttle.acquire()
+    assert clock.now == 1065  # a minute after the answer, not after the send at 1000
 
 
 def test_no_sixty_second_window_ever_holds_more_than_the_budget() -> None:
@@ -43,7 +56,7 @@ def test_no_sixty_second_window_ever_holds_more_than_the_budget() -> None:
     sent = []
     for i in range(100):
         clock.now += (i * 7919) % 13 / 4  # irregular gaps between requests
-        throttle.acquire()
+        throttle.settle(throttle.acquire())
         sent.append(clock.now)
     for i, t in enumerate(sent):
         assert sum(1 for u in sent[i:] if u - t < 60) <= 10
