@@ -14,6 +14,7 @@ import argparse
 import base64
 import bisect
 import json
+import math
 import random
 import socket
 import threading
@@ -35,6 +36,14 @@ STATUS_TEXT = {
     "503": (503, {"error": "ServiceUnavailable"}),
     "504": (504, {"error": "GatewayTimeout"}),
 }
+
+
+@dataclass
+class Page:
+    """An export page's ready-made body."""
+
+    payload: bytes
+    count: int
 
 
 @dataclass
@@ -81,11 +90,35 @@ class Simulator:
     lock: threading.Lock = field(default_factory=threading.Lock)
     _timestamps: list[int] = field(default_factory=list)
     _window: deque[float] = field(default_factory=deque)
+    _payloads: dict[tuple[int, int, bool, str, bool], tuple[bytes, int]] = field(default_factory=dict)
 
     def set_events(self, events: list[dict[str, Any]]) -> None:
         with self.lock:
             self.events = sorted(events, key=lambda e: (e["timestamp"], e["id"]))
             self._timestamps = [e["timestamp"] for e in self.events]
+            self._payloads.clear()
+
+    def other_client(self, requests: int) -> None:
+        """Spend ``requests`` of the per-minute budget now, as another integration would."""
+        with self.lock:
+            self._window.extend([time.monotonic()] * requests)
+
+    def payload(self, start_time: int, per_page: int, comments: bool, base: str) -> tuple[bytes, int]:
+        """The JSON body of one export page and its event count, built once and cached
+        (benchmarks then measure the tap, not the simulator)."""
+        key = (start_time, per_page, comments, base, self.grow_bursts)
+        cached = self._payloads.get(key)
+        if cached is None:
+            events, end_of_stream, end_time = self.page(start_time, per_page, comments)
+            body = {
+                "ticket_events": events,
+                "count": len(events),
+                "end_of_stream": end_of_stream,
+                "end_time": end_time,
+                "next_page": f"{base}/api/v2/incremental/ticket_events.json?start_time={end_time}",
+            }
+            cached = self._payloads[key] = (json.dumps(body).encode(), len(events))
+        return cached
 
     def add_events(self, events: list[dict[str, Any]]) -> None:
         self.set_events(self.events + events)
@@ -144,8 +177,8 @@ class Handler(BaseHTTPRequestHandler):
         sim.requests.append(record)
         status, body, headers = self.answer(sim, url.path, params, auth)
         record.status = status
-        if isinstance(body, dict) and isinstance(body.get("count"), int):
-            record.count = body["count"]
+        if isinstance(body, Page):
+            record.count = body.count
         if status < 0:  # a fault that is not an HTTP answer
             return
         self.send(status, body, headers)
@@ -155,8 +188,10 @@ class Handler(BaseHTTPRequestHandler):
             return 404, {"error": "InvalidEndpoint", "description": "Not found"}, {}
         if not self.authorized(sim, auth):
             return 401, {"error": "Couldn't authenticate you"}, {}
-        if sim.rate_limit_per_minute is not None and not self.within_budget(sim):
-            return self.rate_limited(sim.retry_after)
+        if sim.rate_limit_per_minute is not None:
+            wait = self.budget_wait(sim)
+            if wait is not None:
+                return self.rate_limited(math.ceil(wait))
         per_page = int(params.get("per_page", "1000"))
         if sim.fault_above_per_page is not None and per_page > sim.fault_above_per_page:
             return 504, {"error": "GatewayTimeout"}, {}
@@ -181,18 +216,11 @@ class Handler(BaseHTTPRequestHandler):
         if not 1 <= per_page <= 1000:
             return 400, {"error": "InvalidValue", "description": "per_page must be 1..1000"}, {}
         comments = params.get("include") == "comment_events"
-        events, end_of_stream, end_time = sim.page(start_time, per_page, comments)
+        base = sim.next_page_host or f"http://{self.headers.get('Host', '127.0.0.1')}"
+        payload, count = sim.payload(start_time, per_page, comments, base)
         if sim.latency:
             time.sleep(sim.latency)
-        base = sim.next_page_host or f"http://{self.headers.get('Host', '127.0.0.1')}"
-        body = {
-            "ticket_events": events,
-            "count": len(events),
-            "end_of_stream": end_of_stream,
-            "end_time": end_time,
-            "next_page": f"{base}/api/v2/incremental/ticket_events.json?start_time={end_time}",
-        }
-        return 200, body, {}
+        return 200, Page(payload, count), {}
 
     @staticmethod
     def authorized(sim: Simulator, auth: str) -> bool:
@@ -208,15 +236,17 @@ class Handler(BaseHTTPRequestHandler):
         return False
 
     @staticmethod
-    def within_budget(sim: Simulator) -> bool:
+    def budget_wait(sim: Simulator) -> float | None:
+        """None when one more request fits in the last minute, else the seconds until one
+        does (what Zendesk's Retry-After says)."""
         with sim.lock:
             now = time.monotonic()
             while sim._window and now - sim._window[0] >= 60:
                 sim._window.popleft()
             if len(sim._window) >= (sim.rate_limit_per_minute or 0):
-                return False
+                return 60 - (now - sim._window[0])
             sim._window.append(now)
-            return True
+            return None
 
     @staticmethod
     def rate_limited(retry_after: int | None) -> tuple[int, Any, dict[str, str]]:
@@ -269,7 +299,10 @@ class Handler(BaseHTTPRequestHandler):
         raise ValueError(f"unknown fault {fault!r}")
 
     def send(self, status: int, body: Any, headers: dict[str, str]) -> None:
-        payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        if isinstance(body, Page):
+            payload = body.payload
+        else:
+            payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))

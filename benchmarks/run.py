@@ -1,0 +1,220 @@
+"""Measure the tap against the local simulator and print one table (issue: performance).
+
+    python3 tasks.py bench            # or: .venv/bin/python benchmarks/run.py [--quick]
+
+1. CPU throughput: events/s of the tap and of a plain pass-through (benchmarks/passthrough.py)
+   over the same export, without and with comment_events, stdout to /dev/null, no throttle.
+2. Rate-limit floor: the simulator enforcing N requests/minute and the tap set to N; then the
+   same with another client having spent part of the budget (the simulator answers 429 with
+   an exact Retry-After).
+3. Peak RSS of the tap at a small and a large export.
+4. Requests per 1,000 events at the default page size, and whether any request repeated.
+
+Nothing here asserts: it prints figures for people to read. Runs take a few minutes, most of
+it the rate-limit part, which must wait out real minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.simulator import API_TOKEN, EMAIL, Simulator, SimulatorServer, make_events  # noqa: E402
+
+START = 1_700_000_000
+TAP = [sys.executable, "-m", "tap_zendesk_ticket_events"]
+PASS = [sys.executable, str(ROOT / "benchmarks" / "passthrough.py")]
+
+# Runs a command with stdout to /dev/null; prints its wall time and peak RSS (KiB).
+MEASURE = """
+import resource, subprocess, sys, time, json
+t = time.perf_counter()
+code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=open(sys.argv[0] + ".err", "w"))
+wall = time.perf_counter() - t
+print(json.dumps({"code": code, "wall": wall, "rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+"""
+
+
+def measure(cmd: list[str], workdir: Path) -> dict[str, Any]:
+    script = workdir / "measure.py"
+    script.write_text(MEASURE)
+    out = subprocess.run([sys.executable, str(script), *cmd], capture_output=True, text=True, check=True, cwd=ROOT)
+    result: dict[str, Any] = json.loads(out.stdout)
+    if result["code"] != 0:
+        raise SystemExit(f"{cmd[:3]} failed:\n{(workdir / 'measure.py.err').read_text()[-2000:]}")
+    return result
+
+
+def tap_config(workdir: Path, sim: Simulator, **settings: Any) -> list[str]:
+    config = {
+        "api_url": sim.url,
+        "email": EMAIL,
+        "api_token": API_TOKEN,
+        "start_date": "2023-11-14T00:00:00Z",
+        "max_requests_per_minute": 1_000_000,
+        **settings,
+    }
+    path = workdir / f"config-{len(list(workdir.glob('config-*')))}.json"
+    path.write_text(json.dumps(config))
+    return ["--config", str(path)]
+
+
+def serve(count: int) -> tuple[Simulator, SimulatorServer]:
+    sim = Simulator()
+    sim.set_events(make_events(count, start=START))
+    return sim, SimulatorServer(sim).start()
+
+
+def throughput(workdir: Path, count: int, comments: bool, rounds: int) -> dict[str, Any]:
+    sim, server = serve(count)
+    try:
+        pass_cmd = [*PASS, sim.url, str(START), *(["--comments"] if comments else [])]
+        measure(pass_cmd, workdir)  # warm the simulator's page cache
+        tap_cmd = [*TAP, *tap_config(workdir, sim, include_comment_events=comments)]
+        tap_walls, pass_walls = [], []
+        for _ in range(rounds):
+            sim.requests.clear()
+            tap_walls.append(measure(tap_cmd, workdir)["wall"])
+            tap_requests = list(sim.export_requests())
+            pass_walls.append(measure(pass_cmd, workdir)["wall"])
+        keys = Counter((r.params["start_time"], r.params["per_page"]) for r in tap_requests)
+        return {
+            "tap": count / min(tap_walls),
+            "pass": count / min(pass_walls),
+            "requests": len(tap_requests),
+            "repeated": sum(n - 1 for n in keys.values()),
+            "events": count,
+        }
+    finally:
+        server.stop()
+
+
+def peak_rss(workdir: Path, count: int) -> float:
+    sim, server = serve(count)
+    try:
+        return float(measure([*TAP, *tap_config(workdir, sim)], workdir)["rss"]) / 1024
+    finally:
+        server.stop()
+
+
+def rate_floor(workdir: Path, per_minute: int, pages: int, other_client: int) -> dict[str, Any]:
+    """Export ``pages`` pages of 10 events with the simulator and the tap both at ``per_minute``."""
+    sim = Simulator(rate_limit_per_minute=per_minute)
+    # One event per second: each page of 10 re-delivers its boundary second, so 9 new a page.
+    sim.set_events(make_events(pages * 9 + 1, start=START, per_second=1e9))
+    server = SimulatorServer(sim).start()
+    try:
+        cmd = [*TAP, *tap_config(workdir, sim, page_size=10, max_requests_per_minute=per_minute)]
+        sim.other_client(other_client)
+        wall = measure(cmd, workdir)["wall"]
+        log = (workdir / "measure.py.err").read_text()
+        requests = sim.export_requests()
+        ok = [r for r in requests if r.status == 200]
+        waits = [float(line.split("waiting ")[1].split(" s")[0]) for line in log.splitlines() if "waiting " in line]
+        ideal = earliest_finish(len(ok), per_minute, other_client)
+        return {
+            "pages": len(ok),
+            "floor": len(ok) / per_minute * 60,
+            "ideal": ideal,
+            "wall": wall,
+            "429": sum(1 for r in requests if r.status == 429),
+            "waited": sum(waits),
+        }
+    finally:
+        server.stop()
+
+
+def earliest_finish(pages: int, per_minute: int, other_client: int) -> float:
+    """When a server with a sliding one-minute window could admit the last of ``pages``
+    requests sent back to back, another client having spent ``other_client`` at t=0."""
+    admitted = [0.0] * other_client
+    t = 0.0
+    for _ in range(pages):
+        recent = sorted(a for a in admitted if a > t - 60)
+        if len(recent) >= per_minute:
+            t = recent[-per_minute] + 60
+        admitted.append(t)
+    return t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark the tap against the local simulator.")
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
+    args = parser.parse_args()
+    big, small, large, rounds = (100_000, 20_000, 500_000, 3) if not args.quick else (5_000, 2_000, 10_000, 1)
+    per_minute, pages = (600, 700) if not args.quick else (60, 70)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        print(f"Benchmark of tap-zendesk-ticket-events, {time.strftime('%Y-%m-%d')}, {big:,} events", flush=True)
+        plain = throughput(workdir, big, comments=False, rounds=rounds)
+        print(f"  throughput without comments: {plain['tap']:,.0f} vs {plain['pass']:,.0f} events/s", flush=True)
+        with_comments = throughput(workdir, big, comments=True, rounds=rounds)
+        print(f"  throughput with comments: {with_comments['tap']:,.0f} vs {with_comments['pass']:,.0f}", flush=True)
+        rss_small, rss_large = peak_rss(workdir, small), peak_rss(workdir, large)
+        print(f"  peak RSS: {rss_small:.0f} MiB / {rss_large:.0f} MiB", flush=True)
+        alone = rate_floor(workdir, per_minute, pages, other_client=0)
+        print(f"  rate floor alone: {alone}", flush=True)
+        shared = rate_floor(workdir, per_minute, pages, other_client=per_minute // 2)
+        print(f"  rate floor shared: {shared}", flush=True)
+
+    rows = [
+        (
+            "CPU: events/s, no comments (tap / pass-through)",
+            f"{plain['tap']:,.0f} / {plain['pass']:,.0f}",
+            f"{plain['tap'] / plain['pass']:.2f}x",
+            ">= 0.70x",
+        ),
+        (
+            "CPU: events/s, comment_events (tap / pass-through)",
+            f"{with_comments['tap']:,.0f} / {with_comments['pass']:,.0f}",
+            f"{with_comments['tap'] / with_comments['pass']:.2f}x",
+            ">= 0.70x",
+        ),
+        (
+            f"Rate floor: {alone['pages']} pages at {per_minute}/min (wall / P/N floor)",
+            f"{alone['wall']:.1f} s / {alone['floor']:.1f} s",
+            f"{alone['wall'] / alone['floor']:.2f}x",
+            "<= 1.05x",
+        ),
+        ("Rate floor: 429s drawn", str(alone["429"]), "", "0"),
+        (
+            f"Shared budget: other client spent {per_minute // 2} first (wall / earliest possible)",
+            f"{shared['wall']:.1f} s / {shared['ideal']:.1f} s",
+            f"{shared['wall'] / max(shared['ideal'], 1e-9):.2f}x",
+            "no waiting beyond Retry-After",
+        ),
+        ("Shared budget: 429s drawn / seconds waited", f"{shared['429']} / {shared['waited']:.1f} s", "", ""),
+        (
+            f"Peak RSS: {small:,} vs {large:,} events",
+            f"{rss_small:.0f} MiB / {rss_large:.0f} MiB",
+            f"{rss_large / rss_small:.2f}x",
+            "<= 1.20x, < 100 MiB",
+        ),
+        (
+            f"Requests per 1,000 events (page_size 1000, {plain['events']:,} events)",
+            f"{plain['requests']} requests",
+            f"{plain['requests'] / (plain['events'] / 1000):.3f}",
+            "1 + final",
+        ),
+        ("Requests repeated without a failure", str(plain["repeated"] + with_comments["repeated"]), "", "0"),
+    ]
+    print()
+    print("| Measure | Figures | Ratio | Target |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
