@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import requests
 
-sys.path.insert(0, ".")
-from tests.simulator import API_TOKEN, EMAIL  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.simulator import API_TOKEN, EMAIL
 
 
 def main() -> None:
