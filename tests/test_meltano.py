@@ -1,0 +1,245 @@
+"""End to end with Meltano: `meltano run tap-zendesk-ticket-events target-postgres`, twice.
+
+As a scheduled job would, in a temporary copy of the project: `meltano install`, a first run
+against the simulator into a fresh schema of the local PostgreSQL, then new events and a second
+run that must resume from the bookmark Meltano saved. Needs the server at 127.0.0.1:5432 (user
+postgres) and `psql`; skipped without them, except under CI=true, where it must run.
+Run it alone with `python3 tasks.py pytest -m postgres`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import START_DATE, assert_no_secret, tap_command
+from tests.simulator import API_TOKEN, EMAIL, Simulator, SimulatorServer, make_events
+
+ROOT = Path(__file__).resolve().parent.parent
+MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"
+PG_HOST, PG_PORT, PG_USER, PG_DATABASE = "127.0.0.1", "5432", "postgres", "postgres"
+STATE_ID = "dev:tap-zendesk-ticket-events-to-target-postgres"
+# What a fresh clone would not have: virtualenvs, Meltano's installs and state, a developer's
+# .env (real credentials must never reach a test), outputs and caches.
+NOT_COPIED = shutil.ignore_patterns(
+    ".git", ".venv*", ".meltano", ".env", "output", "*_cache", "__pycache__", "*.egg-info", "dist", "build"
+)
+CONFIG_PREFIXES = ("TAP_ZENDESK_TICKET_EVENTS_", "TARGET_POSTGRES_", "TARGET_JSONL_", "MELTANO_")
+
+
+class PsqlError(Exception):
+    pass
+
+
+def unavailable(reason: str) -> None:
+    """Skip, except under CI=true, where this test must run: then fail."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true, so the Meltano end-to-end test must run, but {reason}")
+    pytest.skip(reason)
+
+
+def psql(sql: str) -> str:
+    args = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]
+    args += ["-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", PG_DATABASE, "-c", sql]
+    try:
+        proc = subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PGCONNECT_TIMEOUT": "5"},
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise PsqlError(f"psql timed out: {sql}") from exc
+    if proc.returncode:
+        raise PsqlError(proc.stderr.strip() or f"psql exited {proc.returncode}")
+    return proc.stdout.strip()
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh, unused schema name; the schema is dropped at the end."""
+    if shutil.which("psql") is None:
+        unavailable("psql (the PostgreSQL client) is not installed")
+    try:
+        psql("select 1")
+    except PsqlError as exc:
+        unavailable(f"PostgreSQL at {PG_HOST}:{PG_PORT} (user {PG_USER}) is unreachable: {exc}")
+    if not MELTANO.exists():
+        unavailable(f"{MELTANO} is missing: run `python3 tasks.py setup`")
+    schema = f"e2e_meltano_{uuid.uuid4().hex[:12]}"
+    try:
+        yield schema
+    finally:
+        psql(f'drop schema if exists "{schema}" cascade')
+
+
+def meltano_env(api_url: str, schema: str) -> dict[str, str]:
+    """All settings from the environment, as in production; nothing inherited from the shell."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES) and k != "VIRTUAL_ENV"}
+    env.update(
+        {
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "TAP_ZENDESK_TICKET_EVENTS_API_URL": api_url,
+            "TAP_ZENDESK_TICKET_EVENTS_EMAIL": EMAIL,
+            "TAP_ZENDESK_TICKET_EVENTS_API_TOKEN": API_TOKEN,
+            "TAP_ZENDESK_TICKET_EVENTS_START_DATE": START_DATE,
+            "TAP_ZENDESK_TICKET_EVENTS_INCLUDE_COMMENT_EVENTS": "true",
+            "TAP_ZENDESK_TICKET_EVENTS_MAX_REQUESTS_PER_MINUTE": "10000",
+            "TARGET_POSTGRES_HOST": PG_HOST,
+            "TARGET_POSTGRES_PORT": PG_PORT,
+            "TARGET_POSTGRES_USER": PG_USER,
+            # The target insists on a password; the local server trusts loopback and ignores it.
+            "TARGET_POSTGRES_PASSWORD": os.environ.get("PGPASSWORD", "postgres"),
+            "TARGET_POSTGRES_DATABASE": PG_DATABASE,
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+        }
+    )
+    return env
+
+
+def meltano(project: Path, env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    proc = subprocess.run(
+        [str(MELTANO), *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert_no_secret(proc.stdout, proc.stderr)
+    assert proc.returncode == 0, f"meltano {' '.join(args)} exited {proc.returncode}:\n{summary(proc.stderr)}"
+    return proc.stdout
+
+
+def summary(log: str) -> str:
+    """The error lines of a Meltano log, then its end, each line cut short (SQL dumps are huge)."""
+    lines = [line[:300] for line in log.splitlines()]
+    errors = [line for line in lines if "error" in line.lower() or "exception" in line.lower()]
+    return "\n".join([*errors[-30:], "--- last lines:", *lines[-15:]])
+
+
+def saved_bookmark(project: Path, env: dict[str, str]) -> int:
+    state = json.loads(meltano(project, env, "--log-level=warning", "state", "get", STATE_ID))
+    value: int = state["singer_state"]["bookmarks"]["ticket_events"]["replication_key_value"]
+    return value
+
+
+def assert_one_row_per_event(schema: str, events: list[dict[str, Any]]) -> None:
+    rows, distinct = psql(f'select count(*), count(distinct id) from "{schema}".ticket_events').split("|")
+    ids = {int(i) for i in psql(f'select id from "{schema}".ticket_events').split()}
+    assert ids == {e["id"] for e in events}
+    assert int(rows) == int(distinct) == len(events), "an event id has more than one row"
+
+
+def assert_nested_fields_are_jsonb(schema: str, events: list[dict[str, Any]]) -> None:
+    where = f"table_schema = '{schema}' and table_name = 'ticket_events'"
+    columns = psql(f"select column_name, udt_name from information_schema.columns where {where}")
+    types = dict(line.split("|") for line in columns.splitlines())
+    assert types["via"] == "jsonb"
+    assert types["system"] == "jsonb"
+    assert types["child_events"] == "_jsonb"  # jsonb[]: one jsonb per child event
+    shapes = set(psql(f'select distinct jsonb_typeof(via) from "{schema}".ticket_events').split())
+    assert {"string", "object"} <= shapes
+    sample = next(e for e in events if isinstance(e.get("via"), dict))
+    landed = psql(f'select via, system, to_jsonb(child_events) from "{schema}".ticket_events where id = {sample["id"]}')
+    via, system, children = (json.loads(part) for part in landed.split("|"))
+    assert via == sample["via"]
+    assert system == sample["system"]
+    assert [c["id"] for c in children] == [c["id"] for c in sample["child_events"]]
+    comments = psql(f"select count(*) from \"{schema}\".ticket_events, unnest(child_events) c where c ? 'body'")
+    assert int(comments) > 0, "include_comment_events=true from the environment did not reach the tap"
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_meltano_run_into_postgres_then_resume_from_saved_state(tmp_path: Path, pg_schema: str) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(ROOT, project, ignore=NOT_COPIED)
+    sim = Simulator()
+    first = make_events(1500, start=1_700_000_000, seed=31)
+    sim.set_events(first)
+    server = SimulatorServer(sim).start()
+    try:
+        env = meltano_env(sim.url, pg_schema)
+        meltano(project, env, "install", timeout=600)
+
+        meltano(project, env, "run", "tap-zendesk-ticket-events", "target-postgres")
+        assert_one_row_per_event(pg_schema, first)
+        bookmark = saved_bookmark(project, env)
+        assert bookmark == max(e["timestamp"] for e in first)
+
+        # New events, the first of them in the bookmark's own second: the second run must ask
+        # for exactly that second on, catch them all, and upsert the re-read ones.
+        second = make_events(500, start=bookmark, first_id=max(e["id"] for e in first) + 11, seed=32)
+        sim.add_events(second)
+        seen = len(sim.export_requests())
+        meltano(project, env, "run", "tap-zendesk-ticket-events", "target-postgres")
+        resumed = sim.export_requests()[seen:]
+        assert resumed, "the second run sent no request"
+        assert resumed[0].params["start_time"] == str(bookmark)
+        assert_one_row_per_event(pg_schema, first + second)
+        assert saved_bookmark(project, env) == max(e["timestamp"] for e in second)
+
+        assert_nested_fields_are_jsonb(pg_schema, first + second)
+    finally:
+        server.stop()
+
+
+def meltano_yml_plugin(name: str) -> dict[str, Any]:
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    plugins = [p for kind in project["plugins"].values() for p in kind]
+    plugin: dict[str, Any] = next(p for p in plugins if p["name"] == name)
+    return plugin
+
+
+def test_meltano_yml_declares_every_setting_and_capability_of_the_tap() -> None:
+    """Meltano passes only declared settings, cast by their kind: a missing one cannot be set."""
+    about = json.loads(
+        subprocess.run(
+            [*tap_command(), "--about", "--format=json"], capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+    )
+    tap = meltano_yml_plugin("tap-zendesk-ticket-events")
+    declared = {s["name"]: s for s in tap["settings"]}
+    kinds = {"string": "string", "integer": "integer", "boolean": "boolean", "object": "object", "array": "array"}
+    for name, prop in about["settings"]["properties"].items():
+        assert name in declared, f"meltano.yml does not declare the tap's setting {name!r}"
+        json_type = next(t for t in ([prop["type"]] if isinstance(prop["type"], str) else prop["type"]) if t != "null")
+        kind = "date_iso8601" if prop.get("format") == "date-time" else kinds[json_type]
+        assert declared[name].get("kind") == kind, name
+        assert declared[name].get("sensitive", False) == bool(prop.get("secret")), name
+    assert set(tap["capabilities"]) == set(about["capabilities"])
+    assert tap["select"] == ["ticket_events.*"]
+
+
+def test_env_example_lists_every_setting_of_every_plugin() -> None:
+    example = (ROOT / ".env.example").read_text()
+    for name in ("tap-zendesk-ticket-events", "target-postgres", "target-jsonl"):
+        prefix = name.upper().replace("-", "_")
+        for setting in meltano_yml_plugin(name)["settings"]:
+            variable = f"{prefix}_{re.sub(r'[^A-Za-z0-9]+', '_', setting['name']).upper()}="
+            assert variable in example, f".env.example does not list {variable}"
+
+
+def test_meltano_yml_holds_no_secret() -> None:
+    text = (ROOT / "meltano.yml").read_text()
+    assert_no_secret(text)
+    for name in ("tap-zendesk-ticket-events", "target-postgres", "target-jsonl"):
+        plugin = meltano_yml_plugin(name)
+        secrets = {s["name"] for s in plugin["settings"] if s.get("sensitive")}
+        assert not secrets & set(plugin.get("config", {})), f"a secret of {name} is set in meltano.yml"
