@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import backoff
 import msgspec
@@ -28,7 +28,16 @@ from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_zendesk_ticket_events.auth import build_authenticator
 from tap_zendesk_ticket_events.errors import TapError, describe_http_failure, zendesk_error_text
-from tap_zendesk_ticket_events.pages import REPLICATION_KEY, Boundary, ExportPage, PagePlan, iso, plan_page
+from tap_zendesk_ticket_events.page_size import AdaptivePageSize
+from tap_zendesk_ticket_events.pages import (
+    REPLICATION_KEY,
+    Boundary,
+    ExportPage,
+    PagePlan,
+    epoch_field,
+    iso,
+    plan_page,
+)
 from tap_zendesk_ticket_events.settings import Settings, parse_datetime
 from tap_zendesk_ticket_events.throttle import ThrottledSession
 
@@ -108,7 +117,6 @@ class ZendeskExportStream(RESTStream[int]):
         self.logger.addFilter(_OneLineForKnownFailures())
         self._decoded: weakref.WeakKeyDictionary[requests.Response, ExportPage] = weakref.WeakKeyDictionary()
         self._plans: weakref.WeakKeyDictionary[requests.Response, PagePlan] = weakref.WeakKeyDictionary()
-        self._request_start: dict[int, tuple[int, int]] = {}
         self._boundary = Boundary(0)
         self._first_start_time = 0
         self._page_last: dict[str, Any] | None = None
@@ -118,6 +126,15 @@ class ZendeskExportStream(RESTStream[int]):
     @cached_property
     def settings(self) -> Settings:
         return Settings.from_config(self.config)
+
+    @cached_property
+    def page_size(self) -> AdaptivePageSize:
+        return AdaptivePageSize(self.settings.page_size)
+
+    @staticmethod
+    def item_timestamp(item: dict[str, Any]) -> int | None:
+        """The item's epoch second: where each endpoint keeps it (see ``pages.epoch_field``)."""
+        return epoch_field(item)
 
     @property
     def url_base(self) -> str:
@@ -161,7 +178,7 @@ class ZendeskExportStream(RESTStream[int]):
 
     def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, Any]:  # noqa: ARG002
         start = self._first_start_time if next_page_token is None else next_page_token
-        params: dict[str, Any] = {"start_time": start, "per_page": self.settings.page_size}
+        params: dict[str, Any] = {"start_time": start, "per_page": self.page_size.current}
         if self.settings.include_comment_events:
             params["include"] = "comment_events"
         return params
@@ -182,11 +199,11 @@ class ZendeskExportStream(RESTStream[int]):
             jitter=None,  # Retry-After is waited exactly; _wait_times jitters backoff
             on_backoff=self.backoff_handler,
             logger=None,
-        )(func)
+        )(self._at_current_page_size(func))
 
         def send(prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
             try:
-                return retrying(prepared_request, context)
+                response = retrying(prepared_request, context)
             except FatalAPIError as exc:
                 raise TapError(str(exc)) from None
             except RetriableAPIError as exc:
@@ -197,8 +214,20 @@ class ZendeskExportStream(RESTStream[int]):
                     f"{type(exc).__name__} talking to {self.url_base}"
                 )
                 raise TapError(msg) from None
+            if self.page_size.succeeded():
+                self.logger.info("Pages come back fine again: page size raised to %d.", self.page_size.current)
+            return response
 
         return send
+
+    def _at_current_page_size(self, func: RequestFunc) -> RequestFunc:
+        """Send each try with the page size of the moment, which a timeout may have halved."""
+
+        def attempt(prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
+            prepared_request.url = _with_param(prepared_request.url or "", "per_page", self.page_size.current)
+            return func(prepared_request, context)
+
+        return attempt
 
     def _wait_times(self) -> Generator[float, BaseException, None]:
         """Wait generator: backoff sends each failure in and sleeps what comes out.
@@ -212,6 +241,15 @@ class ZendeskExportStream(RESTStream[int]):
         while True:
             response = getattr(exc, "response", None)
             retry_after = _retry_after(response) if response is not None else None
+            if _timed_out(exc) and self.page_size.shrink():
+                # Not a failure yet: the same page, smaller, right away.
+                self.logger.warning(
+                    "Export page timed out (%s); retrying it with page size %d.",
+                    "504" if response is not None else "no answer within request_timeout",
+                    self.page_size.current,
+                )
+                exc = yield 0.0
+                continue
             if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
                 rate_limited += 1
                 if rate_limited >= MAX_RATE_LIMITED_TRIES:
@@ -279,6 +317,7 @@ class ZendeskExportStream(RESTStream[int]):
             per_page=per_page,
             end_before=self.settings.end_time,
             boundary=self._boundary,
+            timestamp_of=self.item_timestamp,
         )
         self._plans[response] = plan
         self._boundary = plan.boundary
@@ -343,6 +382,21 @@ def _retry_after(response: requests.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, moment.timestamp() - time.time())
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A gateway timeout or our own read timeout: what a smaller page can cure."""
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return True
+    response = getattr(exc, "response", None)
+    return response is not None and response.status_code == HTTPStatus.GATEWAY_TIMEOUT
+
+
+def _with_param(url: str, name: str, value: object) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    query.append((name, str(value)))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _too_recent(response: requests.Response) -> bool:

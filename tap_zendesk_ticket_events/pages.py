@@ -10,6 +10,7 @@ own ``start_time`` without such a burst would loop forever, so it is an error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -17,6 +18,15 @@ from typing import Any
 from tap_zendesk_ticket_events.errors import TapError
 
 REPLICATION_KEY = "end_time"
+
+#: Reads an item's epoch second (None when it has none); each endpoint says where it is.
+TimestampOf = Callable[[dict[str, Any]], "int | None"]
+
+
+def epoch_field(item: dict[str, Any]) -> int | None:
+    """Ticket events carry their epoch second in ``timestamp``."""
+    value = item.get("timestamp")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 @dataclass
@@ -77,6 +87,7 @@ def plan_page(
     per_page: int,
     end_before: int | None,
     boundary: Boundary,
+    timestamp_of: TimestampOf = epoch_field,
 ) -> PagePlan:
     """Apply the export rules to one page requested at ``start_time`` with ``per_page``.
 
@@ -85,9 +96,14 @@ def plan_page(
     rest of that second), clamped into the page's window so values never decrease, and the
     page's last record with the page's ``end_time``.
     """
+
+    def _ts(item: dict[str, Any]) -> int:
+        value = timestamp_of(item)
+        return start_time if value is None else value
+
     end_time = page.end_time
     if end_time is None:
-        end_time = max((_ts(item, start_time) for item in page.items), default=start_time)
+        end_time = max((_ts(item) for item in page.items), default=start_time)
     if end_time < start_time:
         msg = (
             f"Zendesk answered a page for start_time={start_time} with end_time={end_time}, "
@@ -96,13 +112,13 @@ def plan_page(
         raise TapError(msg)
 
     window_end = end_time if end_before is None else min(end_time, end_before)
-    ordered = sorted(page.items, key=lambda item: (_ts(item, start_time), _id_key(item)))
+    ordered = sorted(page.items, key=lambda item: (_ts(item), _id_key(item)))
     seen = boundary.ids if boundary.start_time == start_time else set()
     records: list[dict[str, Any]] = []
     emitted_ids: set[Any] = set()
     duplicates = 0
     for item in ordered:
-        ts = _ts(item, start_time)
+        ts = _ts(item)
         if end_before is not None and ts >= end_before:
             break
         item_id = item.get("id")
@@ -135,19 +151,28 @@ def plan_page(
 
     next_ids: set[Any] = set()
     if next_start is not None:
-        next_ids = {item.get("id") for item in ordered if _ts(item, start_time) >= next_start}
+        next_ids = {item.get("id") for item in ordered if _ts(item) >= next_start}
     return PagePlan(records, next_start, Boundary(next_start or 0, next_ids), duplicates, stall_error)
-
-
-def _ts(item: dict[str, Any], default: int) -> int:
-    value = item.get("timestamp")
-    return value if isinstance(value, int) else default
 
 
 def _id_key(item: dict[str, Any]) -> tuple[int, str]:
     """Sort key for ids that are normally integers but are not trusted to be."""
     value = item.get("id")
     return (value, "") if isinstance(value, int) else (0, str(value))
+
+
+def epoch_of_iso(text: str) -> int | None:
+    """Epoch seconds of an ISO 8601 date or date-time (UTC when naive); None if unparsable."""
+    text = text.strip()
+    if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat does not take "Z"
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp())
 
 
 def iso(epoch: int) -> str:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from tap_zendesk_ticket_events.errors import ConfigError
+from tap_zendesk_ticket_events.pages import epoch_of_iso
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -77,17 +77,11 @@ def parse_datetime(value: object, setting: str, *, required: bool) -> int | None
             msg = f"Setting '{setting}' is required (an ISO 8601 date-time, e.g. 2024-01-31T00:00:00Z)."
             raise ConfigError(msg)
         return None
-    text = str(value).strip()
-    if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat does not take "Z"
-        text = text[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+    epoch = epoch_of_iso(str(value))
+    if epoch is None:
         msg = f"Setting '{setting}' is not an ISO 8601 date-time: {str(value)[:40]!r}."
-        raise ConfigError(msg) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp())
+        raise ConfigError(msg)
+    return epoch
 
 
 def auth_method(config: Mapping[str, Any]) -> AuthMethod:

@@ -14,7 +14,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 
 from tap_zendesk_ticket_events.errors import TapError
 from tap_zendesk_ticket_events.settings import Settings
-from tap_zendesk_ticket_events.streams import TicketEventsStream
+from tap_zendesk_ticket_events.streams import TicketEventsStream, TicketMetricEventsStream
 from tap_zendesk_ticket_events.throttle import Throttle
 
 
@@ -121,7 +121,7 @@ class TapZendeskTicketEvents(Tap):
         return Throttle(int(self.config.get("max_requests_per_minute", 10)))
 
     def discover_streams(self) -> list[Stream]:
-        return [TicketEventsStream(self)]
+        return [TicketEventsStream(self), TicketMetricEventsStream(self)]
 
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:

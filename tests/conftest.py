@@ -8,11 +8,13 @@ import json
 import os
 import subprocess
 import sys
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import backoff._sync
 import pytest
 
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
@@ -36,7 +38,11 @@ class TapRun:
 
     @property
     def records(self) -> list[dict[str, Any]]:
-        return [m["record"] for m in self.messages if m["type"] == "RECORD"]
+        """The ticket_events records (most tests look at that stream alone)."""
+        return self.records_of("ticket_events")
+
+    def records_of(self, stream: str) -> list[dict[str, Any]]:
+        return [m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream]
 
     @property
     def ids(self) -> list[Any]:
@@ -114,6 +120,15 @@ def sync_in_process(config: dict[str, Any], state: dict[str, Any] | None = None)
     text = raw.getvalue().decode()
     assert_no_secret(text, error)
     return TapRun(returncode, text, error)
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record backoff's sleeps instead of sleeping them (the tap's own code still decides them)."""
+    recorded: list[float] = []
+    fake_time = types.SimpleNamespace(sleep=recorded.append, monotonic=backoff._sync.time.monotonic)
+    monkeypatch.setattr(backoff._sync, "time", fake_time)
+    return recorded
 
 
 @pytest.fixture

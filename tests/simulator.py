@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import base64
 import bisect
+import calendar
 import json
 import math
 import random
@@ -25,7 +26,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-EXPORT_PATHS = ("/api/v2/incremental/ticket_events", "/api/v2/incremental/ticket_events.json")
+#: Export path -> the key of its items' array (which is also the dataset's name).
+PATH_KIND = {
+    f"/api/v2/incremental/{kind}{suffix}": kind
+    for kind in ("ticket_events", "ticket_metric_events")
+    for suffix in ("", ".json")
+}
+EXPORT_PATHS = tuple(PATH_KIND)
 EMAIL = "admin@example.com"
 API_TOKEN = "sim-api-token-0123456789"
 ACCESS_TOKEN = "sim-access-token-abcdef"
@@ -83,14 +90,16 @@ class Simulator:
     "503-retry-after", "500", "502", "503", "504", "reset", "truncated", "nonjson",
     "slow:<seconds>", "401", "403", "404", and "ok" (answer normally)."""
     fault_above_per_page: int | None = None
+    """Answer 504 to every request whose per_page exceeds this."""
     latency: float = 0.0
     """Seconds every export answer takes, to make a run slow enough to interrupt."""
-    """Answer 504 to every request whose per_page exceeds this."""
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    metric_events: list[dict[str, Any]] = field(default_factory=list)
     _timestamps: list[int] = field(default_factory=list)
+    _metric_timestamps: list[int] = field(default_factory=list)
     _window: deque[float] = field(default_factory=deque)
-    _payloads: dict[tuple[int, int, bool, str, bool], tuple[bytes, int]] = field(default_factory=dict)
+    _payloads: dict[tuple[str, int, int, bool, str, bool], tuple[bytes, int]] = field(default_factory=dict)
 
     def set_events(self, events: list[dict[str, Any]]) -> None:
         with self.lock:
@@ -98,24 +107,32 @@ class Simulator:
             self._timestamps = [e["timestamp"] for e in self.events]
             self._payloads.clear()
 
+    def set_metric_events(self, events: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.metric_events = sorted(events, key=lambda e: (metric_epoch(e), e["id"]))
+            self._metric_timestamps = [metric_epoch(e) for e in self.metric_events]
+            self._payloads.clear()
+
     def other_client(self, requests: int) -> None:
         """Spend ``requests`` of the per-minute budget now, as another integration would."""
         with self.lock:
             self._window.extend([time.monotonic()] * requests)
 
-    def payload(self, start_time: int, per_page: int, comments: bool, base: str) -> tuple[bytes, int]:
+    def payload(
+        self, start_time: int, per_page: int, comments: bool, base: str, kind: str = "ticket_events"
+    ) -> tuple[bytes, int]:
         """The JSON body of one export page and its event count, built once and cached
         (benchmarks then measure the tap, not the simulator)."""
-        key = (start_time, per_page, comments, base, self.grow_bursts)
+        key = (kind, start_time, per_page, comments, base, self.grow_bursts)
         cached = self._payloads.get(key)
         if cached is None:
-            events, end_of_stream, end_time = self.page(start_time, per_page, comments)
+            events, end_of_stream, end_time = self.page(start_time, per_page, comments, kind)
             body = {
-                "ticket_events": events,
+                kind: events,
                 "count": len(events),
                 "end_of_stream": end_of_stream,
                 "end_time": end_time,
-                "next_page": f"{base}/api/v2/incremental/ticket_events.json?start_time={end_time}",
+                "next_page": f"{base}/api/v2/incremental/{kind}.json?start_time={end_time}",
             }
             cached = self._payloads[key] = (json.dumps(body).encode(), len(events))
         return cached
@@ -126,23 +143,31 @@ class Simulator:
     def clock(self) -> float:
         return time.time() if self.now is None else self.now
 
-    def export_requests(self) -> list[Request]:
-        return [r for r in self.requests if r.path in EXPORT_PATHS]
+    def export_requests(self, kind: str | None = "ticket_events") -> list[Request]:
+        """Export requests for one dataset (None: both)."""
+        return [r for r in self.requests if r.path in PATH_KIND and kind in (None, PATH_KIND[r.path])]
 
-    def page(self, start_time: int, per_page: int, comments: bool) -> tuple[list[dict[str, Any]], bool, int]:
+    def page(
+        self, start_time: int, per_page: int, comments: bool, kind: str = "ticket_events"
+    ) -> tuple[list[dict[str, Any]], bool, int]:
         """Select the page the live API would return: (events, end_of_stream, end_time)."""
         with self.lock:
+            items, stamps = (
+                (self.events, self._timestamps)
+                if kind == "ticket_events"
+                else (self.metric_events, self._metric_timestamps)
+            )
             # The API never returns the last minute.
             horizon = int(self.clock()) - 60
-            lo = bisect.bisect_left(self._timestamps, start_time)
-            hi_all = bisect.bisect_left(self._timestamps, horizon)
+            lo = bisect.bisect_left(stamps, start_time)
+            hi_all = bisect.bisect_left(stamps, horizon)
             hi = min(lo + per_page, hi_all)
             if self.grow_bursts and lo < hi < hi_all:
-                last_second = self._timestamps[hi - 1]
-                hi = min(bisect.bisect_right(self._timestamps, last_second), hi_all)
-            chosen = self.events[lo:hi]
+                last_second = stamps[hi - 1]
+                hi = min(bisect.bisect_right(stamps, last_second), hi_all)
+            chosen = items[lo:hi]
             end_of_stream = hi >= hi_all
-        end_time = chosen[-1]["timestamp"] if chosen else start_time
+            end_time = stamps[hi - 1] if chosen else start_time
         return [render(e, comments) for e in chosen], end_of_stream, end_time
 
 
@@ -217,7 +242,7 @@ class Handler(BaseHTTPRequestHandler):
             return 400, {"error": "InvalidValue", "description": "per_page must be 1..1000"}, {}
         comments = params.get("include") == "comment_events"
         base = sim.next_page_host or f"http://{self.headers.get('Host', '127.0.0.1')}"
-        payload, count = sim.payload(start_time, per_page, comments, base)
+        payload, count = sim.payload(start_time, per_page, comments, base, PATH_KIND[path])
         if sim.latency:
             time.sleep(sim.latency)
         return 200, Page(payload, count), {}
@@ -336,6 +361,56 @@ class SimulatorServer(ThreadingHTTPServer):
 
 
 # --- realistic data -------------------------------------------------------------------
+
+
+def metric_epoch(event: dict[str, Any]) -> int:
+    """A metric event's second: Zendesk gives it only as the ISO ``time``."""
+    return calendar.timegm(time.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ"))
+
+
+METRICS = (
+    "agent_work_time",
+    "pausable_update_time",
+    "periodic_update_time",
+    "reply_time",
+    "requester_wait_time",
+    "resolution_time",
+)
+
+
+def make_metric_events(
+    count: int, *, start: int = 1_700_000_000, seed: int = 3, first_id: int = 8_001_000_000, per_second: float = 0.5
+) -> list[dict[str, Any]]:
+    """``count`` ticket metric events in the shapes of Zendesk's metric event types."""
+    rng = random.Random(seed)
+    events = []
+    ts = start
+    for n in range(count):
+        kind = rng.choice(["activate", "pause", "fulfill", "apply_sla", "apply_group_sla", "breach", "update_status"])
+        event: dict[str, Any] = {
+            "id": first_id + n,
+            "ticket_id": rng.randint(1, 50_000),
+            "metric": rng.choice(METRICS),
+            "instance_id": rng.randint(1, 3),
+            "type": kind,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)),
+        }
+        if kind in {"apply_sla", "apply_group_sla"}:
+            target = rng.choice([60, 240, 480])
+            event["sla" if kind == "apply_sla" else "group_sla"] = {
+                "target": target,
+                "target_in_seconds": target * 60,
+                "business_hours": rng.random() < 0.5,
+                "policy": {"id": rng.randint(1, 99), "title": "Urgent tickets", "description": "First reply in 1h"},
+            }
+        elif kind == "update_status":
+            event["status"] = {"calendar": rng.randint(0, 5000), "business": rng.randint(0, 3000)}
+        elif kind == "breach" and rng.random() < 0.2:
+            event["deleted"] = True
+        events.append(event)
+        ts += max(1, round(rng.expovariate(per_second)))
+    return events
+
 
 CHANGE_FIELDS = (
     ("status", ["new", "open", "pending", "hold", "solved", "closed"]),

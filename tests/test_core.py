@@ -6,11 +6,12 @@ from singer_sdk.testing import get_tap_test_class
 
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tests.conftest import START_DATE
-from tests.simulator import API_TOKEN, EMAIL, Simulator, SimulatorServer, make_events
+from tests.simulator import API_TOKEN, EMAIL, Simulator, SimulatorServer, make_events, make_metric_events
 
 # The suite is built at import time, so its simulator must already listen.
 _SIM = Simulator()
 _SIM.set_events(make_events(3_000, bursts={1_700_001_000: 1_500}))
+_SIM.set_metric_events(make_metric_events(2_000))
 _SERVER = SimulatorServer(_SIM).start()
 
 CONFIG = {

@@ -88,9 +88,11 @@ def test_schema_is_valid_json_schema_and_records_match_it(sim: Simulator, tmp_pa
 
     run = run_tap(tmp_path, make_config(sim, include_comment_events=True))
 
-    schema_messages = [m for m in run.messages if m["type"] == "SCHEMA"]
-    assert len(schema_messages) == 1
-    message = schema_messages[0]
+    schema_messages = {m["stream"]: m for m in run.messages if m["type"] == "SCHEMA"}
+    assert set(schema_messages) == {"ticket_events", "ticket_metric_events"}
+    for other in schema_messages.values():
+        jsonschema.Draft7Validator.check_schema(other["schema"])
+    message = schema_messages["ticket_events"]
     assert message["key_properties"] == ["id"]
     assert message["bookmark_properties"] == ["end_time"]
     schema = message["schema"]
@@ -100,6 +102,7 @@ def test_schema_is_valid_json_schema_and_records_match_it(sim: Simulator, tmp_pa
     validator = jsonschema.Draft7Validator(schema)
     for record in run.records:
         validator.validate(record)
+    assert run.records
 
 
 def test_resumes_from_bookmark_and_reads_only_the_new_window(sim: Simulator, tmp_path: Path) -> None:

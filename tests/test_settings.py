@@ -106,7 +106,8 @@ def test_about_lists_every_setting_and_marks_secrets() -> None:
 def test_discovery_needs_no_config_and_no_network() -> None:
     proc = subprocess.run([*tap_command(), "--discover"], capture_output=True, text=True, timeout=60, check=True)
     catalog = json.loads(proc.stdout)
-    (stream,) = catalog["streams"]
-    assert stream["tap_stream_id"] == "ticket_events"
-    assert stream["replication_key"] == "end_time"
-    assert stream["key_properties"] == ["id"]
+    streams = {stream["tap_stream_id"]: stream for stream in catalog["streams"]}
+    assert set(streams) == {"ticket_events", "ticket_metric_events"}
+    for stream in streams.values():
+        assert stream["replication_key"] == "end_time"
+        assert stream["key_properties"] == ["id"]
