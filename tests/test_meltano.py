@@ -76,7 +76,8 @@ def pg_schema() -> Iterator[str]:
     try:
         psql("select 1")
     except PsqlError as exc:
-        unavailable(f"PostgreSQL at {PG_HOST}:{PG_PORT} (user {PG_USER}) is unreachable: {exc}")
+        first_line = str(exc).splitlines()[0] if str(exc) else "no answer"
+        unavailable(f"PostgreSQL at {PG_HOST}:{PG_PORT} (user {PG_USER}) is unreachable: {first_line}")
     if not MELTANO.exists():
         unavailable(f"{MELTANO} is missing: run `python3 tasks.py setup`")
     schema = f"e2e_meltano_{uuid.uuid4().hex[:12]}"
