@@ -38,6 +38,7 @@ from tap_zendesk_ticket_events.pages import (
     iso,
     plan_page,
 )
+from tap_zendesk_ticket_events.progress import Progress
 from tap_zendesk_ticket_events.settings import Settings, parse_datetime
 from tap_zendesk_ticket_events.throttle import ThrottledSession
 
@@ -52,6 +53,11 @@ if TYPE_CHECKING:
     from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
     from tap_zendesk_ticket_events.throttle import Throttle
 
+AUTH_LABELS = {
+    "api_token": "API token (email + api_token)",
+    "access_token": "OAuth access token",
+    "oauth_refresh": "OAuth with a rotating refresh token",
+}
 #: Zendesk never serves the last minute; a start this close to now has nothing to export.
 RECENT_SECONDS = 61
 #: Wait after a 429 that carries no Retry-After: the budget is per minute.
@@ -119,13 +125,16 @@ class ZendeskExportStream(RESTStream[int]):
         self._plans: weakref.WeakKeyDictionary[requests.Response, PagePlan] = weakref.WeakKeyDictionary()
         self._boundary = Boundary(0)
         self._first_start_time = 0
-        self._page_last: dict[str, Any] | None = None
 
     # --- settings, session, auth ---------------------------------------------------
 
     @cached_property
     def settings(self) -> Settings:
         return Settings.from_config(self.config)
+
+    @cached_property
+    def progress(self) -> Progress:
+        return Progress(self.name, self.logger, interval=float(self.config.get("progress_interval", 0)))
 
     @cached_property
     def page_size(self) -> AdaptivePageSize:
@@ -163,12 +172,15 @@ class ZendeskExportStream(RESTStream[int]):
 
     def starting_time(self, context: Context | None) -> int:
         """The bookmark when there is one (never before start_date), else start_date."""
-        value = self.get_starting_replication_key_value(context)
-        bookmark = _epoch(value)
-        return max(bookmark, self.settings.start_time) if bookmark is not None else self.settings.start_time
+        bookmark = _epoch(self.get_context_state(context).get("replication_key_value"))
+        return self.settings.start_time if bookmark is None else max(bookmark, self.settings.start_time)
 
     def compare_start_date(self, value: str, start_date_value: str) -> str:  # noqa: ARG002
-        """The later of bookmark and start_date; the bookmark is epoch seconds, not a date."""
+        """The later of bookmark and start_date, for the SDK's own start log line.
+
+        The SDK's default compares dates, and the bookmark is epoch seconds; the export
+        itself starts from ``starting_time``.
+        """
         bookmark = _epoch(value)
         start = self.settings.start_time
         return str(start if bookmark is None else max(bookmark, start))
@@ -225,7 +237,13 @@ class ZendeskExportStream(RESTStream[int]):
 
         def attempt(prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
             prepared_request.url = _with_param(prepared_request.url or "", "per_page", self.page_size.current)
-            return func(prepared_request, context)
+            self.progress.requests += 1
+            try:
+                return func(prepared_request, context)
+            except RetriableAPIError as exc:
+                if exc.response is not None and exc.response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+                    self.progress.rate_limited += 1
+                raise
 
         return attempt
 
@@ -265,6 +283,7 @@ class ZendeskExportStream(RESTStream[int]):
 
     def backoff_handler(self, details: Details) -> None:
         """Say what failed and how long the tap waits, without URLs' queries or headers."""
+        self.progress.retries += 1
         exc = details.get("exception")
         response = getattr(exc, "response", None)
         if response is not None:
@@ -310,6 +329,7 @@ class ZendeskExportStream(RESTStream[int]):
         return
 
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        """Yield a page's new records; once the SDK has written them all, close the page."""
         start_time, per_page = self._sent_params(response)
         plan = plan_page(
             self._decoded.pop(response),
@@ -321,34 +341,53 @@ class ZendeskExportStream(RESTStream[int]):
         )
         self._plans[response] = plan
         self._boundary = plan.boundary
-        self._page_last = plan.records[-1] if plan.records else None
         yield from plan.records
+        # Resumed only after the SDK wrote and counted the page's last record.
+        if plan.records:
+            self._write_state_message()  # a STATE per page: a killed backfill loses at most a page
+            reached = plan.records[-1][REPLICATION_KEY]
+        else:
+            reached = plan.next_start if plan.next_start is not None else start_time
+        self.progress.page(len(plan.records), plan.duplicates, reached)
         if plan.stall_error:
             raise TapError(plan.stall_error)
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Emit a STATE after each page, so an interrupted backfill loses at most a page."""
+        """Export the window from the bookmark (or start_date), saying where it stands."""
+        bookmark = _epoch(self.get_context_state(context).get("replication_key_value"))
         self._first_start_time = self.starting_time(context)
         # The SDK parks start_date in the state as a "starting value"; it is no resume
         # point (the bookmark is epoch seconds), so keep it out of every STATE message.
         self.get_context_state(context).pop("starting_replication_value", None)
-        too_recent = time.time() - RECENT_SECONDS
-        if self._first_start_time > too_recent:
+        if self._first_start_time > time.time() - RECENT_SECONDS:
             self.logger.info(
-                "Nothing to export yet: start_time %s (%s) is within the last minute Zendesk never serves.",
+                "%s: nothing to export yet: start_time %s (%s) is within the last minute Zendesk never serves.",
+                self.name,
                 self._first_start_time,
                 iso(self._first_start_time),
             )
             return
         if self.settings.end_time is not None and self._first_start_time >= self.settings.end_time:
-            self.logger.info("Nothing to export: the bookmark is already at end_date.")
+            self.logger.info("%s: nothing to export: the bookmark is already at end_date.", self.name)
             return
+        if bookmark is None:
+            reason = "start_date; no bookmark yet"
+        elif bookmark >= self.settings.start_time:
+            reason = "the bookmark"
+        else:
+            reason = "start_date, which is later than the bookmark"
+        self.progress.start(
+            self._first_start_time,
+            reason,
+            self.settings.end_time,
+            AUTH_LABELS.get(self.settings.auth_method, self.settings.auth_method),
+            self.throttle.max_per_minute,
+        )
         self._boundary = Boundary(self._first_start_time)
-        for record in self.request_records(context):
-            yield record
-            if record is self._page_last:
-                # The SDK has written and counted this record: the page is done.
-                self._write_state_message()
+        try:
+            yield from self.request_records(context)
+        finally:
+            self.progress.summary(_epoch(self.get_context_state(context).get("replication_key_value")))
 
     @staticmethod
     def _sent_params(response: requests.Response) -> tuple[int, int]:

@@ -107,6 +107,15 @@ class TapZendeskTicketEvents(Tap):
             default=300,
             description="Seconds to wait for one response before retrying it.",
         ),
+        th.Property(
+            "progress_interval",
+            th.IntegerType(minimum=0),
+            default=0,
+            description=(
+                "Seconds between per-page progress lines (0: one line per page). Start and summary "
+                "lines are always written."
+            ),
+        ),
     ).to_dict()
 
     def __init__(self, *args: Any, validate_config: bool = True, **kwargs: Any) -> None:
@@ -118,7 +127,7 @@ class TapZendeskTicketEvents(Tap):
     @cached_property
     def throttle(self) -> Throttle:
         """The one request budget every stream draws on: Zendesk counts them together."""
-        return Throttle(int(self.config.get("max_requests_per_minute", 10)))
+        return Throttle(int(self.config.get("max_requests_per_minute", 10)), log=self.logger)
 
     def discover_streams(self) -> list[Stream]:
         return [TicketEventsStream(self), TicketMetricEventsStream(self)]

@@ -32,8 +32,10 @@ class Throttle:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        log: logging.Logger = logger,
     ) -> None:
         self.max_per_minute = max_per_minute
+        self._log = log
         self._clock = clock
         self._sleep = sleep
         self._sent: deque[list[float]] = deque()
@@ -64,7 +66,9 @@ class Throttle:
                     return slot
                 pause = WINDOW_SECONDS - (now - self._sent[0][0])
                 if waited == 0.0:
-                    logger.info(
+                    # Sub-second waits are routine at the budget's edge: not worth a line.
+                    self._log.log(
+                        logging.INFO if pause >= 1 else logging.DEBUG,
                         "Throttle: %d requests sent in the last minute (max_requests_per_minute=%d); waiting %.1f s.",
                         len(self._sent),
                         self.max_per_minute,
