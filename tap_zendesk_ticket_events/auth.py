@@ -1,26 +1,414 @@
-"""Which credentials the tap sends, chosen from the settings.
+"""Which credentials the tap sends, and how rotating OAuth tokens are kept alive.
 
-Password Basic auth is gone from Zendesk (2026), so only an API token (Basic, user
-``{email}/token``) and an OAuth access token (Bearer) are offered. The SDK's authenticators
-do the header work; this module only picks one and names it for messages.
+Password Basic auth is gone from Zendesk (2026) and API tokens follow (2027-04-30), so three
+methods are offered: an API token (Basic, user ``{email}/token``), a fixed OAuth access token
+(Bearer), and OAuth refresh (``refresh_token`` + ``client_id`` + ``client_secret``).
+
+OAuth refresh is the one that runs unattended, and Zendesk makes it delicate: access tokens
+expire (30 minutes by default), and every refresh **rotates** the refresh token, deleting the
+old pair. A refresh whose new refresh token is not kept works once and then fails forever
+with ``invalid_grant``; two runs that each refresh keep deleting each other's access token.
+So :class:`OAuthRefreshAuthenticator`:
+
+- keeps the tokens in a :class:`~tap_zendesk_ticket_events.token_store.TokenStore` file,
+  written atomically *before* a new access token is used, so no crash can lose a rotation;
+- refreshes only under the store's exclusive lock, after re-reading the store: if another
+  run already refreshed, it takes that run's access token instead of refreshing again;
+- refreshes shortly before ``expires_in`` runs out, and on a 401 retries the request once
+  with a fresh token (a ``response`` hook, as requests' own ``HTTPDigestAuth`` does), the
+  re-send drawing on the export budget like every other export request.
+
+Token requests (``POST /oauth/tokens``) do **not** draw on the throttle: Zendesk's 10-per-
+minute budget counts incremental export requests only, and a token call is not one. They
+happen once per token lifetime, and a refresh waiting behind a full export budget could let
+the token it replaces expire. Their transient failures (429, 5xx, dropped connections,
+timeouts, unusable bodies) are retried as export requests are, honouring ``Retry-After``.
+
+No token or secret is ever logged, raised or written anywhere but the store.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+import random
+import threading
+import time
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
 
+import backoff
+import requests
 from singer_sdk.authenticators import (
     APIAuthenticatorBase,
     BasicAuthenticator,
     BearerTokenAuthenticator,
 )
 
+from tap_zendesk_ticket_events.errors import TapError
+from tap_zendesk_ticket_events.token_store import SEEDS_KEPT, StoredTokens, TokenStore, fingerprint
+
 if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from backoff.types import Details
+
     from tap_zendesk_ticket_events.settings import Settings
+    from tap_zendesk_ticket_events.throttle import Throttle
+
+TOKEN_PATH = "/oauth/tokens"  # noqa: S105 - a URL path, not a password
+#: Refresh when less than this remains of the access token's life...
+REFRESH_MARGIN_SECONDS = 60.0
+#: ...or less than this fraction of its lifetime, whichever is smaller (short-lived tokens).
+REFRESH_MARGIN_FRACTION = 0.1
+#: The same retry policy as export requests (see client.py): 429s wait Retry-After and are
+#: bounded on their own; other transient failures back off exponentially.
+DEFAULT_RETRY_AFTER = 60.0
+MAX_RATE_LIMITED_TRIES = 10
+MAX_ERROR_TRIES = 6
+BACKOFF_FACTOR = 2.0
+
+logger = logging.getLogger(__name__)
 
 
-def build_authenticator(settings: Settings) -> APIAuthenticatorBase:
-    """Return the authenticator for the configured auth method."""
+def build_authenticator(settings: Settings, *, throttle: Throttle) -> APIAuthenticatorBase:
+    """Return the authenticator for the configured auth method.
+
+    ``throttle`` is the tap's export budget: the OAuth authenticator re-sends a request
+    refused with 401, and that re-send is an export request like any other.
+    """
     if settings.auth_method == "api_token":
         return BasicAuthenticator(username=f"{settings.email}/token", password=settings.api_token or "")
+    if settings.auth_method == "oauth_refresh":
+        return OAuthRefreshAuthenticator(settings, throttle)
     return BearerTokenAuthenticator(token=settings.access_token or "")
+
+
+class TransientTokenFailure(Exception):
+    """The token endpoint failed in a way a retry can fix; the message holds no secret."""
+
+    def __init__(self, detail: str, response: requests.Response | None = None) -> None:
+        super().__init__(detail)
+        self.response = response
+
+
+class OAuthRefreshAuthenticator(APIAuthenticatorBase):
+    """Bearer auth with a rotating refresh token, shared through the token store."""
+
+    def __init__(self, settings: Settings, throttle: Throttle) -> None:
+        super().__init__()
+        if not (settings.refresh_token and settings.client_id and settings.client_secret):
+            msg = "OAuth refresh needs 'refresh_token', 'client_id' and 'client_secret'."
+            raise TapError(msg)
+        if settings.oauth_token_store is None:
+            msg = "OAuth refresh needs a token store (setting 'oauth_token_store')."
+            raise TapError(msg)
+        self.logger = logger
+        self._settings = settings
+        self._refresh_token = settings.refresh_token
+        self._client_id = settings.client_id
+        self._client_secret = settings.client_secret
+        self._throttle = throttle
+        self.store = TokenStore(settings.oauth_token_store)
+        self._token_url = settings.base_url + TOKEN_PATH
+        # Not the stream's ThrottledSession: token calls are not export requests (see above).
+        self._session = requests.Session()
+        self._mutex = threading.Lock()
+        self._access_token: str | None = None
+        self._expires_at: float | None = None
+        self._lifetime: float | None = None
+        self._stamp: tuple[int, int, int] | None = None
+
+    # --- what requests see -------------------------------------------------------------
+
+    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Put a live access token on the request, and watch its answer for a 401.
+
+        Called when the request is prepared and again before each try, so a retry after a
+        long wait goes out with the token of the moment. The hook is registered once.
+        """
+        request.headers["Authorization"] = f"Bearer {self._current_token()}"
+        hooks = request.hooks.setdefault("response", [])
+        if self._retry_after_401 not in hooks:
+            hooks.append(self._retry_after_401)
+        return request
+
+    def _retry_after_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        """On a 401, get a fresh token and re-send the request once, on the same connection.
+
+        Any 401 counts, not only one saying "expired": Zendesk answers a deleted token (another
+        run refreshed) like an expired one. The re-send goes straight to the adapter, so this
+        hook does not run on its answer: a second 401 reaches the stream, which fails with
+        its usual one-line 401 error.
+        """
+        if response.status_code != HTTPStatus.UNAUTHORIZED:
+            return response
+        used = _bearer_token(response.request)
+        self.logger.info(
+            "Zendesk refused the OAuth access token (401 %s); getting a fresh one and retrying the request once.",
+            _oauth_error_text(response, self._secrets()),
+        )
+        with self._mutex:
+            self._sync_with_store(stale=used)
+            token = self._access_token
+        _ = response.content  # read the body so the connection can carry the re-send
+        response.close()
+        retry = response.request.copy()
+        retry.headers["Authorization"] = f"Bearer {token}"
+        slot = self._throttle.acquire()
+        try:
+            answer = response.connection.send(retry, **kwargs)
+        finally:
+            self._throttle.settle(slot)
+        answer.history.append(response)
+        answer.request = retry
+        return answer
+
+    # --- keeping a live token ------------------------------------------------------------
+
+    def _current_token(self) -> str:
+        """The access token to send now: ours, another run's newer one, or a fresh one."""
+        with self._mutex:
+            if self._access_token is None or self.store.stamp() != self._stamp:
+                # First use, or another run (or stream) wrote the store: look at it.
+                self._sync_with_store(stale=None)
+            elif _expiring(self._expires_at, self._lifetime):
+                self._sync_with_store(stale=self._access_token)
+            assert self._access_token is not None
+            return self._access_token
+
+    def _sync_with_store(self, *, stale: str | None) -> None:
+        """Under the store's lock: take the store's access token, or refresh.
+
+        The store is re-read after the lock is taken: a run that waited for the lock while
+        another refreshed finds a new, live token there and uses it. It refreshes only when
+        the stored token is the ``stale`` one (refused or expiring), expiring, or missing.
+        """
+        with self.store.locked():
+            tokens = self._tokens_in_store()
+            live = tokens.access_token is not None and not _expiring(tokens.expires_at, tokens.lifetime)
+            if live and tokens.access_token != stale:
+                if self._access_token is not None and tokens.access_token != self._access_token:
+                    self.logger.info(
+                        "Using the OAuth access token another run refreshed (token store %s).", self.store.path
+                    )
+                self._adopt(tokens)
+                return
+            self._refresh(tokens)
+
+    def _tokens_in_store(self) -> StoredTokens:
+        """The store's tokens, unless the configured refresh token is newer than the store.
+
+        The store remembers the fingerprints of the configured refresh tokens it started
+        from. A configured token it has never seen is a new one (pasted after invalid_grant,
+        say): it replaces the store. One it has seen is older than the rotated token in the
+        store, which then wins.
+        """
+        stored = self.store.read()
+        configured = self._refresh_token
+        seed = fingerprint(configured)
+        if stored is not None and (seed in stored.seeded_from or stored.refresh_token == configured):
+            return stored
+        if stored is not None:
+            self.logger.info("The configured 'refresh_token' is new: it replaces the token store %s.", self.store.path)
+        tokens = StoredTokens(
+            refresh_token=configured,
+            access_token=self._settings.access_token or None,
+            expires_at=None,
+            lifetime=None,
+            seeded_from=((*stored.seeded_from, seed) if stored else (seed,))[-SEEDS_KEPT:],
+        )
+        self.store.write(tokens)
+        return tokens
+
+    def _adopt(self, tokens: StoredTokens) -> None:
+        self._access_token = tokens.access_token
+        self._expires_at = tokens.expires_at
+        self._lifetime = tokens.lifetime
+        self._stamp = self.store.stamp()
+
+    def _refresh(self, tokens: StoredTokens) -> None:
+        """Trade the refresh token for a new pair; save the pair before using it."""
+        asked_at = time.time()
+        answer = self._request_tokens(tokens.refresh_token)
+        lifetime = _positive_seconds(answer.get("expires_in"))
+        rotated = answer.get("refresh_token")
+        fresh = StoredTokens(
+            refresh_token=rotated if isinstance(rotated, str) and rotated else tokens.refresh_token,
+            access_token=answer["access_token"],
+            # Counted from before the request: never later than Zendesk's own clock says.
+            expires_at=asked_at + lifetime if lifetime is not None else None,
+            lifetime=lifetime,
+            seeded_from=tokens.seeded_from,
+        )
+        # Before anything else: the old refresh token is already deleted at Zendesk.
+        self.store.write(fresh)
+        self._adopt(fresh)
+        self.logger.info(
+            "Refreshed the OAuth access token (valid for %s); the rotated refresh token is saved in %s.",
+            f"{lifetime:.0f} s" if lifetime is not None else "an unstated time",
+            self.store.path,
+        )
+
+    # --- the token endpoint --------------------------------------------------------------
+
+    def _request_tokens(self, refresh_token: str) -> dict[str, Any]:
+        """POST the refresh grant, retrying transient failures; one-line TapError otherwise."""
+        retrying = backoff.on_exception(
+            self._wait_times,
+            (
+                TransientTokenFailure,
+                ConnectionResetError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ),
+            max_tries=None,  # _wait_times decides, per kind of failure
+            jitter=None,
+            on_backoff=self._log_retry,
+            logger=None,
+        )(self._post_refresh_grant)
+        try:
+            return retrying(refresh_token)
+        except TransientTokenFailure as exc:
+            msg = f"Giving up on the OAuth token request after repeated failures: {exc}"
+            raise TapError(msg) from None
+        except (ConnectionResetError, requests.exceptions.RequestException) as exc:
+            msg = f"Giving up on the OAuth token request: {type(exc).__name__} talking to {self._settings.base_url}"
+            raise TapError(msg) from None
+
+    def _post_refresh_grant(self, refresh_token: str) -> dict[str, Any]:
+        response = self._session.post(
+            self._token_url,
+            json={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "client_id": self._client_id,
+                "client_secret": self._client_secret,
+            },
+            headers={"Accept": "application/json"},
+            timeout=self._settings.request_timeout,
+            allow_redirects=False,  # a redirect could carry the grant to another host
+        )
+        status = response.status_code
+        body = _json_object(response)
+        if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
+            access = body.get("access_token") if body else None
+            if body is None or not isinstance(access, str) or not access:
+                # A proxy's error page or a cut body: nothing was granted that a retry would lose.
+                raise TransientTokenFailure(f"{status} with an unusable body", response)
+            return body
+        detail = _oauth_error_text(response, self._secrets(refresh_token), body)
+        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            raise TransientTokenFailure(f"{status} {detail}".strip(), response)
+        error = body.get("error") if body else None
+        if error == "invalid_grant":
+            msg = (
+                f"The OAuth refresh token is no longer valid ({detail}): get a new one (authorize the "
+                "OAuth client again, as the README's OAuth section shows) and set 'refresh_token' "
+                f"(the token store at {self.store.path} will be replaced)."
+            )
+            raise TapError(msg)
+        if error in {"invalid_client", "unauthorized_client"}:
+            msg = (
+                f"Zendesk refused the OAuth client ({status} {detail}): "
+                "check the settings 'client_id' and 'client_secret'."
+            )
+            raise TapError(msg)
+        msg = (
+            f"Zendesk answered {status} {detail} to the OAuth token request: "
+            "check the settings 'refresh_token', 'client_id' and 'client_secret'."
+        )
+        raise TapError(msg)
+
+    def _wait_times(self) -> Generator[float, BaseException, None]:
+        """Wait generator, as for export requests: Retry-After for 429s, else backoff."""
+        rate_limited = errors = 0
+        exc = yield 0.0
+        while True:
+            response = getattr(exc, "response", None)
+            retry_after = _retry_after(response) if response is not None else None
+            if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+                rate_limited += 1
+                if rate_limited >= MAX_RATE_LIMITED_TRIES:
+                    return
+                wait = DEFAULT_RETRY_AFTER if retry_after is None else retry_after
+            else:
+                errors += 1
+                if errors >= MAX_ERROR_TRIES:
+                    return
+                expo = BACKOFF_FACTOR * 2 ** (errors - 1)
+                wait = retry_after if retry_after is not None else expo + random.uniform(0, 1)  # noqa: S311
+            exc = yield wait
+
+    def _log_retry(self, details: Details) -> None:
+        exc = details.get("exception")
+        cause = str(exc) if isinstance(exc, TransientTokenFailure) else type(exc).__name__
+        self.logger.warning(
+            "OAuth token request failed (%s); retrying in %.1f s (try %d).", cause, details["wait"], details["tries"]
+        )
+
+    def _secrets(self, *more: str) -> tuple[str, ...]:
+        """Every secret this authenticator knows, to scrub from text quoted in messages."""
+        known = (self._refresh_token, self._client_secret, self._access_token or "", *more)
+        return tuple(s for s in known if s)
+
+
+def _expiring(expires_at: float | None, lifetime: float | None) -> bool:
+    """True when less than the refresh margin remains (never, when nobody gave an expiry)."""
+    if expires_at is None:
+        return False
+    margin = REFRESH_MARGIN_SECONDS
+    if lifetime is not None:
+        margin = min(margin, REFRESH_MARGIN_FRACTION * lifetime)
+    return time.time() >= expires_at - margin
+
+
+def _bearer_token(request: requests.PreparedRequest) -> str | None:
+    scheme, _, token = str(request.headers.get("Authorization", "")).partition(" ")
+    return token if scheme == "Bearer" and token else None
+
+
+def _positive_seconds(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds > 0 else None
+
+
+def _json_object(response: requests.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _oauth_error_text(response: requests.Response, secrets: tuple[str, ...], body: dict[str, Any] | None = None) -> str:
+    """``error: error_description`` of an OAuth answer, on one line, with no secret in it."""
+    if body is None:
+        body = _json_object(response)
+    parts = [body.get("error"), body.get("error_description") or body.get("description")] if body else []
+    text = ": ".join(str(p) for p in parts if p and isinstance(p, (str, int)))
+    text = " ".join(text.split()) or (response.reason or "").strip()
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return text[:200]
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """``Retry-After`` as seconds, from either of its forms (delta seconds or HTTP date)."""
+    value = (response.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())

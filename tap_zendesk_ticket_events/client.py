@@ -166,7 +166,7 @@ class ZendeskExportStream(RESTStream[int]):
 
     @cached_property
     def authenticator(self) -> APIAuthenticatorBase:
-        return build_authenticator(self.settings)
+        return build_authenticator(self.settings, throttle=self.throttle)
 
     # --- requests ------------------------------------------------------------------
 

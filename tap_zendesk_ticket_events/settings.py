@@ -3,24 +3,32 @@
 JSON Schema (in ``tap.py``) checks each setting's type; what it cannot say well (exactly
 one auth method, parsable and ordered dates, a safe base URL) is checked here, so that every
 invalid configuration is refused with one line naming the setting at fault.
+
+Fields holding secrets are left out of ``repr``: a Settings object that reaches a log line or
+a traceback must not carry a token with it.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from tap_zendesk_ticket_events.errors import ConfigError
 from tap_zendesk_ticket_events.pages import epoch_of_iso
+from tap_zendesk_ticket_events.token_store import default_store_path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-AuthMethod = Literal["api_token", "access_token"]
+AuthMethod = Literal["api_token", "access_token", "oauth_refresh"]
+#: The OAuth refresh settings, all required together (the third auth method).
+OAUTH_REFRESH_SETTINGS = ("refresh_token", "client_id", "client_secret")
 
 
 @dataclass(frozen=True)
@@ -30,20 +38,27 @@ class Settings:
     base_url: str
     auth_method: AuthMethod
     email: str | None
-    api_token: str | None
-    access_token: str | None
+    api_token: str | None = field(repr=False)
+    access_token: str | None = field(repr=False)
     start_time: int
     end_time: int | None
     include_comment_events: bool
     page_size: int
     max_requests_per_minute: int
     request_timeout: int
+    refresh_token: str | None = field(default=None, repr=False)
+    client_id: str | None = field(default=None, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    oauth_token_store: Path | None = None
+    """Where rotated OAuth tokens are kept (OAuth refresh only; see token_store.py)."""
 
     @property
     def auth_settings(self) -> str:
         """The settings behind the credentials, for messages (never their values)."""
         if self.auth_method == "api_token":
             return "the settings 'email' and 'api_token'"
+        if self.auth_method == "oauth_refresh":
+            return "the settings 'refresh_token', 'client_id' and 'client_secret'"
         return "the setting 'access_token'"
 
     @classmethod
@@ -55,9 +70,11 @@ class Settings:
             msg = "Setting 'end_date' must be later than 'start_date'."
             raise ConfigError(msg)
         assert start is not None
+        url = base_url(config)
+        method = auth_method(config)
         return cls(
-            base_url=base_url(config),
-            auth_method=auth_method(config),
+            base_url=url,
+            auth_method=method,
             email=config.get("email"),
             api_token=config.get("api_token"),
             access_token=config.get("access_token"),
@@ -67,6 +84,10 @@ class Settings:
             page_size=int(config.get("page_size", 1000)),
             max_requests_per_minute=int(config.get("max_requests_per_minute", 10)),
             request_timeout=int(config.get("request_timeout", 300)),
+            refresh_token=config.get("refresh_token") or None,
+            client_id=config.get("client_id") or None,
+            client_secret=config.get("client_secret") or None,
+            oauth_token_store=oauth_token_store(config, url) if method == "oauth_refresh" else None,
         )
 
 
@@ -85,13 +106,30 @@ def parse_datetime(value: object, setting: str, *, required: bool) -> int | None
 
 
 def auth_method(config: Mapping[str, Any]) -> AuthMethod:
-    """The one configured auth method; refuse none, both, or half of one."""
+    """The one configured auth method; refuse none, several, or part of one.
+
+    ``access_token`` alone is a fixed token; with the three OAuth refresh settings it is
+    the current access token, used until it expires and then refreshed.
+    """
     has_token = bool(config.get("api_token"))
     has_email = bool(config.get("email"))
     has_access = bool(config.get("access_token"))
-    if has_token and has_access:
-        msg = "Configure exactly one auth method: 'email' + 'api_token', or 'access_token', not both."
+    oauth = [name for name in OAUTH_REFRESH_SETTINGS if config.get(name)]
+    if has_token and (has_access or oauth):
+        msg = (
+            "More than one auth method is configured: configure exactly one auth method, 'email' + 'api_token', "
+            "'access_token', or 'refresh_token' + 'client_id' + 'client_secret' (with an optional 'access_token')."
+        )
         raise ConfigError(msg)
+    if oauth:
+        missing = [name for name in OAUTH_REFRESH_SETTINGS if name not in oauth]
+        if missing:
+            msg = (
+                f"Setting '{missing[0]}' is required with {' and '.join(repr(n) for n in oauth)}: OAuth refresh "
+                "needs 'refresh_token', 'client_id' and 'client_secret' together."
+            )
+            raise ConfigError(msg)
+        return "oauth_refresh"
     if has_access:
         return "access_token"
     if has_token and not has_email:
@@ -99,8 +137,23 @@ def auth_method(config: Mapping[str, Any]) -> AuthMethod:
         raise ConfigError(msg)
     if has_token:
         return "api_token"
-    msg = "No auth configured: set 'email' + 'api_token', or 'access_token'."
+    msg = (
+        "No auth configured: set 'email' + 'api_token', or 'access_token', "
+        "or 'refresh_token' + 'client_id' + 'client_secret'."
+    )
     raise ConfigError(msg)
+
+
+def oauth_token_store(config: Mapping[str, Any], url: str) -> Path:
+    """The token store's path: the setting, else the default for Meltano or the user."""
+    value = config.get("oauth_token_store")
+    if not value:
+        return default_store_path(url, os.environ)
+    path = Path(str(value)).expanduser()
+    if path.is_dir() or str(value).endswith(("/", os.sep)):
+        msg = f"Setting 'oauth_token_store' must name a file, not a directory (got {str(value)[:80]!r})."
+        raise ConfigError(msg)
+    return path
 
 
 def base_url(config: Mapping[str, Any]) -> str:

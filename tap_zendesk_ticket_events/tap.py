@@ -67,7 +67,42 @@ class TapZendeskTicketEvents(Tap):
             "access_token",
             th.StringType,
             secret=True,
-            description="OAuth access token (sent as 'Authorization: Bearer').",
+            description=(
+                "OAuth access token (sent as 'Authorization: Bearer'). Alone, a fixed token; with "
+                "refresh_token, the current access token, refreshed when it expires."
+            ),
+        ),
+        th.Property(
+            "refresh_token",
+            th.StringType,
+            secret=True,
+            description=(
+                "OAuth refresh token (with client_id and client_secret): the tap refreshes the access token "
+                "before it expires and keeps each rotated refresh token in oauth_token_store. After "
+                "invalid_grant, set a new one here."
+            ),
+        ),
+        th.Property(
+            "client_id",
+            th.StringType,
+            secret=True,
+            description="Unique identifier of the Zendesk OAuth client the refresh token was issued to.",
+        ),
+        th.Property(
+            "client_secret",
+            th.StringType,
+            secret=True,
+            description="Secret of that OAuth client.",
+        ),
+        th.Property(
+            "oauth_token_store",
+            th.StringType,
+            description=(
+                "File (mode 0600) holding the rotated refresh token and the live access token, shared by "
+                "every run using it. Default: $MELTANO_PROJECT_ROOT/.meltano/run/tap-zendesk-ticket-events/"
+                "{account}-oauth-token.json under Meltano, else ~/.config/tap-zendesk-ticket-events/"
+                "{account}-oauth-token.json (XDG_CONFIG_HOME honoured)."
+            ),
         ),
         th.Property(
             "start_date",
