@@ -5,6 +5,10 @@ It implements the envelope rules the tap must survive (see the API notes): inclu
 boundaries, a ``next_page`` that is still present at end of stream, the ``comment_events``
 sideload, authentication, a requests-per-minute budget, and switchable faults.
 
+OAuth (``OAuthServer``): ``POST /oauth/tokens`` with the refresh grant rotates the pair (the
+old refresh token and its access token die at once), access tokens expire, and a dead one is
+answered 401 ``invalid_token`` as Zendesk does; an unknown refresh token gets ``invalid_grant``.
+
 It binds to loopback only. Run it alone with ``python -m tests.simulator --events 5000``.
 """
 
@@ -17,12 +21,15 @@ import calendar
 import json
 import math
 import random
+import secrets
 import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count as counter
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -36,6 +43,13 @@ EXPORT_PATHS = tuple(PATH_KIND)
 EMAIL = "admin@example.com"
 API_TOKEN = "sim-api-token-0123456789"
 ACCESS_TOKEN = "sim-access-token-abcdef"
+OAUTH_TOKEN_PATH = "/oauth/tokens"
+CLIENT_ID = "sim-oauth-client"
+CLIENT_SECRET = "sim-client-secret-9876543210"
+INVALID_TOKEN = {
+    "error": "invalid_token",
+    "error_description": "The access token provided is expired, revoked, malformed or invalid for other reasons.",
+}
 
 STATUS_TEXT = {
     "500": (500, {"error": "InternalError"}),
@@ -63,6 +77,133 @@ class Request:
     at: float
     authorization_scheme: str = ""
     count: int = 0
+    oauth_generation: int = 0
+    """Which issued OAuth pair the request used (its access token, or for a token request its
+    refresh token): 1 for the first pair issued, 0 for none or an unknown token."""
+
+
+@dataclass
+class OAuthServer:
+    """Zendesk's OAuth token endpoint with rotating refresh tokens and expiring access tokens.
+
+    Tokens are random and numbered by pair (generation); every one ever issued is kept in
+    ``issued`` so tests can check that none leaks into the tap's output.
+    """
+
+    client_id: str = CLIENT_ID
+    client_secret: str = CLIENT_SECRET
+    token_lifetime: float = 1800
+    """The ``expires_in`` announced with each access token."""
+    actual_lifetime: float | None = None
+    """How long an access token really lives (None: as announced). Shorter than announced,
+    it makes expiry show up as 401s, as a clock skew or a revocation would."""
+    faults: deque[str] = field(default_factory=deque)
+    """Faults answered to the next token requests, one each: "500", "503", "503-retry-after",
+    "429", "reset", "nonjson"."""
+    retry_after: int = 1
+    latency: float = 0.0
+    """Seconds every token answer takes: long enough, two runs refreshing at once overlap."""
+    on_export: Callable[[Request], bool] | None = None
+    """Called (in the server thread, before answering) with every export request that carries
+    a live issued access token; returning True drops the request unanswered."""
+    refresh_tokens: dict[str, int] = field(default_factory=dict)
+    """Live refresh token -> its pair's generation."""
+    access_tokens: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Issued access token -> (generation, monotonic time it dies); deleted ones are kept with 0."""
+    issued: list[str] = field(default_factory=list)
+    refreshed: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _generations: Any = field(default_factory=lambda: counter(1))
+
+    def issue_tokens(self) -> tuple[str, str]:
+        """A new (access_token, refresh_token) pair, as authorizing the client gives one."""
+        with self.lock:
+            return self._issue()
+
+    def _issue(self) -> tuple[str, str]:
+        generation = next(self._generations)
+        access = f"sim-at-{generation}-{secrets.token_hex(8)}"
+        refresh = f"sim-rt-{generation}-{secrets.token_hex(8)}"
+        lifetime = self.token_lifetime if self.actual_lifetime is None else self.actual_lifetime
+        self.access_tokens[access] = (generation, time.monotonic() + lifetime)
+        self.refresh_tokens[refresh] = generation
+        self.issued += [access, refresh]
+        return access, refresh
+
+    def expire_access_tokens(self) -> None:
+        with self.lock:
+            self.access_tokens = {token: (gen, 0.0) for token, (gen, _) in self.access_tokens.items()}
+
+    def generation_of(self, auth: str) -> int:
+        scheme, _, value = auth.partition(" ")
+        with self.lock:
+            return self.access_tokens.get(value, (0, 0.0))[0] if scheme == "Bearer" else 0
+
+    def bearer_refusal(self, auth: str) -> tuple[int, Any, dict[str, str]] | None:
+        """The 401 for an issued access token that expired or was deleted; None otherwise."""
+        scheme, _, value = auth.partition(" ")
+        with self.lock:
+            known = self.access_tokens.get(value) if scheme == "Bearer" else None
+        if known is None or time.monotonic() < known[1]:
+            return None
+        return 401, INVALID_TOKEN, {"WWW-Authenticate": 'Bearer realm="Zendesk", error="invalid_token"'}
+
+    def is_live(self, token: str) -> bool:
+        with self.lock:
+            known = self.access_tokens.get(token)
+        return known is not None and time.monotonic() < known[1]
+
+    def token_answer(self, body: dict[str, str], record: Request) -> tuple[int, Any, dict[str, str]]:
+        """Answer ``POST /oauth/tokens``: the refresh grant, rotating the pair."""
+        record.params = {"grant_type": str(body.get("grant_type", ""))}  # never a secret
+        time.sleep(self.latency)
+        if self.faults:
+            fault = self.faults.popleft()
+            if fault in STATUS_TEXT:
+                return STATUS_TEXT[fault][0], STATUS_TEXT[fault][1], {}
+            if fault == "503-retry-after":
+                return 503, {"error": "ServiceUnavailable"}, {"Retry-After": str(self.retry_after)}
+            if fault == "429":
+                return 429, {"error": "APIRateLimitExceeded"}, {"Retry-After": str(self.retry_after)}
+            if fault == "nonjson":
+                return 200, "<html>Service temporarily unavailable</html>", {}
+            if fault == "reset":
+                return -1, None, {}
+            raise ValueError(f"unknown token fault {fault!r}")
+        if body.get("grant_type") != "refresh_token":
+            return 400, {"error": "unsupported_grant_type", "error_description": "Use the refresh grant."}, {}
+        if body.get("client_id") != self.client_id or body.get("client_secret") != self.client_secret:
+            return 401, {"error": "invalid_client", "error_description": "Client authentication failed."}, {}
+        with self.lock:
+            generation = self.refresh_tokens.pop(str(body.get("refresh_token")), 0)
+            record.oauth_generation = generation
+            if not generation:
+                return (
+                    400,
+                    {
+                        "error": "invalid_grant",
+                        "error_description": "The provided authorization grant is invalid, expired, or revoked.",
+                    },
+                    {},
+                )
+            # Rotation: the old pair dies with the refresh.
+            for token, (gen, _) in list(self.access_tokens.items()):
+                if gen == generation:
+                    self.access_tokens[token] = (gen, 0.0)
+            access, refresh = self._issue()
+            self.refreshed += 1
+        return (
+            200,
+            {
+                "access_token": access,
+                "refresh_token": refresh,
+                "token_type": "bearer",
+                "scope": "read",
+                "expires_in": self.token_lifetime,
+                "refresh_token_expires_in": 2_592_000,
+            },
+            {},
+        )
 
 
 @dataclass
@@ -75,6 +216,7 @@ class Simulator:
     email: str = EMAIL
     api_token: str = API_TOKEN
     access_token: str = ACCESS_TOKEN
+    oauth: OAuthServer = field(default_factory=OAuthServer)
     grow_bursts: bool = True
     """Grow a page to hold its whole last second (the live API's behaviour). When off, a
     second with more events than a page is cut, and the page repeats its own start."""
@@ -199,7 +341,12 @@ class Handler(BaseHTTPRequestHandler):
         params = {k: v[-1] for k, v in parse_qs(url.query).items()}
         auth = self.headers.get("Authorization", "")
         record = Request(url.path, params, 0, time.time(), auth.split(" ", 1)[0])
+        record.oauth_generation = sim.oauth.generation_of(auth)
         sim.requests.append(record)
+        on_export = sim.oauth.on_export
+        if on_export and url.path in EXPORT_PATHS and sim.oauth.is_live(auth.partition(" ")[2]) and on_export(record):
+            self.close_connection = True
+            return
         status, body, headers = self.answer(sim, url.path, params, auth)
         record.status = status
         if isinstance(body, Page):
@@ -208,9 +355,36 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send(status, body, headers)
 
+    def do_POST(self) -> None:
+        """Only ``/oauth/tokens`` takes a POST; its body is JSON or a form, as Zendesk takes."""
+        sim = self.server.sim
+        path = urlsplit(self.path).path
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        record = Request(path, {}, 0, time.time())
+        sim.requests.append(record)
+        if path != OAUTH_TOKEN_PATH:
+            status, body, headers = 404, {"error": "InvalidEndpoint", "description": "Not found"}, {}
+        else:
+            try:
+                fields = json.loads(raw) if "json" in self.headers.get("Content-Type", "") else None
+            except ValueError:
+                fields = None
+            if not isinstance(fields, dict):
+                fields = {k: v[-1] for k, v in parse_qs(raw).items()}
+            status, body, headers = sim.oauth.token_answer(fields, record)
+        record.status = status
+        if status < 0:  # reset the connection without answering
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.close_connection = True
+            return
+        self.send(status, body, headers)
+
     def answer(self, sim: Simulator, path: str, params: dict[str, str], auth: str) -> tuple[int, Any, dict[str, str]]:
         if path not in EXPORT_PATHS:
             return 404, {"error": "InvalidEndpoint", "description": "Not found"}, {}
+        refused = sim.oauth.bearer_refusal(auth)
+        if refused is not None:
+            return refused
         if not self.authorized(sim, auth):
             return 401, {"error": "Couldn't authenticate you"}, {}
         if sim.rate_limit_per_minute is not None:
@@ -251,7 +425,7 @@ class Handler(BaseHTTPRequestHandler):
     def authorized(sim: Simulator, auth: str) -> bool:
         scheme, _, value = auth.partition(" ")
         if scheme == "Bearer":
-            return value == sim.access_token
+            return value == sim.access_token or sim.oauth.is_live(value)
         if scheme == "Basic":
             try:
                 user, _, password = base64.b64decode(value).decode().partition(":")
@@ -557,6 +731,8 @@ def main() -> None:
     server = SimulatorServer(sim, args.port)
     print(f"Zendesk simulator at {server.url} with {args.events} events", flush=True)
     print(f"email={sim.email} api_token={sim.api_token}", flush=True)
+    print(f"client_id={sim.oauth.client_id} client_secret={sim.oauth.client_secret}", flush=True)
+    print(f"refresh_token={sim.oauth.issue_tokens()[1]}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -29,6 +29,34 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("page_size too large", {"page_size": 1001}, "page_size"),
     ("page_size zero", {"page_size": 0}, "page_size"),
     ("zero request budget", {"max_requests_per_minute": 0}, "max_requests_per_minute"),
+    # OAuth refresh: the three settings together, and no other auth method beside them.
+    (
+        "refresh_token without client_secret",
+        {"email": None, "api_token": None, "refresh_token": "rt", "client_id": "cid"},
+        "Setting 'client_secret' is required",
+    ),
+    (
+        "client_secret without refresh_token",
+        {"email": None, "api_token": None, "client_id": "cid", "client_secret": "cs"},
+        "Setting 'refresh_token' is required",
+    ),
+    (
+        "OAuth refresh with an API token",
+        {"refresh_token": "rt", "client_id": "cid", "client_secret": "cs"},
+        "More than one auth method",
+    ),
+    (
+        "token store that is a directory",
+        {
+            "email": None,
+            "api_token": None,
+            "refresh_token": "rt",
+            "client_id": "c",
+            "client_secret": "s",
+            "oauth_token_store": "/",
+        },
+        "'oauth_token_store'",
+    ),
 ]
 
 
@@ -100,6 +128,9 @@ def test_about_lists_every_setting_and_marks_secrets() -> None:
         assert name in properties
     assert properties["api_token"].get("secret") is True
     assert properties["access_token"].get("secret") is True
+    for name in ("refresh_token", "client_id", "client_secret"):
+        assert properties[name].get("secret") is True, name
+    assert "secret" not in properties["oauth_token_store"]  # a path, shown in logs on purpose
     assert about["settings"]["required"] == ["start_date"]
 
 
