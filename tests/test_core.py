@@ -22,7 +22,14 @@ CONFIG = {
     "max_requests_per_minute": 10_000,
 }
 
-TestTapZendeskTicketEvents = get_tap_test_class(tap_class=TapZendeskTicketEvents, config=CONFIG)
+# The SDK's per-attribute tests are left out: its "is_object" test fails every value of a
+# property typed ["string", "object", "null"] that is a string (`via` must be typed so for SQL
+# targets to store it as JSON), and in 0.54.9 it then reports that failure under every object
+# property of the run. test_export validates every record of both streams against the SCHEMA
+# the tap emits, which checks the same types and more.
+TestTapZendeskTicketEvents = get_tap_test_class(
+    tap_class=TapZendeskTicketEvents, config=CONFIG, include_stream_attribute_tests=False
+)
 
 
 def test_primary_keys_are_unique_in_one_sync() -> None:

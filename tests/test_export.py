@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 
 from tests.conftest import make_config, run_tap
-from tests.simulator import Simulator, SimulatorServer, make_events
+from tests.simulator import Simulator, SimulatorServer, make_events, make_metric_events
 
 BURST_SECOND = 1_700_003_000
 
@@ -86,6 +86,7 @@ def test_comment_events_sideload(sim: Simulator, tmp_path: Path) -> None:
 
 def test_schema_is_valid_json_schema_and_records_match_it(sim: Simulator, tmp_path: Path) -> None:
     sim.set_events(make_events(500))
+    sim.set_metric_events(make_metric_events(500))
 
     run = run_tap(tmp_path, make_config(sim, include_comment_events=True))
 
@@ -102,10 +103,12 @@ def test_schema_is_valid_json_schema_and_records_match_it(sim: Simulator, tmp_pa
     # anyOf (whose first branch they would pick, then fail on objects).
     assert schema["properties"]["via"]["type"] == ["string", "object", "null"]
     assert '"anyOf":' not in json.dumps(schema)
-    validator = jsonschema.Draft7Validator(schema)
-    for record in run.records:
-        validator.validate(record)
-    assert run.records
+    for stream, message in schema_messages.items():
+        validator = jsonschema.Draft7Validator(message["schema"])
+        records = run.records_of(stream)
+        assert len(records) == 500
+        for record in records:
+            validator.validate(record)
 
 
 def test_resumes_from_bookmark_and_reads_only_the_new_window(sim: Simulator, tmp_path: Path) -> None:
