@@ -30,14 +30,11 @@ No token or secret is ever logged, raised or written anywhere but the store.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-import backoff
 import requests
 from singer_sdk.authenticators import (
     APIAuthenticatorBase,
@@ -46,11 +43,10 @@ from singer_sdk.authenticators import (
 )
 
 from tap_zendesk_ticket_events.errors import TapError
+from tap_zendesk_ticket_events.retry import with_retries
 from tap_zendesk_ticket_events.token_store import SEEDS_KEPT, StoredTokens, TokenStore, fingerprint
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
-
     from backoff.types import Details
 
     from tap_zendesk_ticket_events.settings import Settings
@@ -61,12 +57,6 @@ TOKEN_PATH = "/oauth/tokens"  # noqa: S105 - a URL path, not a password
 REFRESH_MARGIN_SECONDS = 60.0
 #: ...or less than this fraction of its lifetime, whichever is smaller (short-lived tokens).
 REFRESH_MARGIN_FRACTION = 0.1
-#: The same retry policy as export requests (see client.py): 429s wait Retry-After and are
-#: bounded on their own; other transient failures back off exponentially.
-DEFAULT_RETRY_AFTER = 60.0
-MAX_RATE_LIMITED_TRIES = 10
-MAX_ERROR_TRIES = 6
-BACKOFF_FACTOR = 2.0
 
 logger = logging.getLogger(__name__)
 
@@ -254,21 +244,7 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
 
     def _request_tokens(self, refresh_token: str) -> dict[str, Any]:
         """POST the refresh grant, retrying transient failures; one-line TapError otherwise."""
-        retrying = backoff.on_exception(
-            self._wait_times,
-            (
-                TransientTokenFailure,
-                ConnectionResetError,
-                requests.exceptions.Timeout,
-                requests.exceptions.ConnectionError,
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-            ),
-            max_tries=None,  # _wait_times decides, per kind of failure
-            jitter=None,
-            on_backoff=self._log_retry,
-            logger=None,
-        )(self._post_refresh_grant)
+        retrying = with_retries(self._post_refresh_grant, (TransientTokenFailure,), on_backoff=self._log_retry)
         try:
             return retrying(refresh_token)
         except TransientTokenFailure as exc:
@@ -321,26 +297,6 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
             "check the settings 'refresh_token', 'client_id' and 'client_secret'."
         )
         raise TapError(msg)
-
-    def _wait_times(self) -> Generator[float, BaseException, None]:
-        """Wait generator, as for export requests: Retry-After for 429s, else backoff."""
-        rate_limited = errors = 0
-        exc = yield 0.0
-        while True:
-            response = getattr(exc, "response", None)
-            retry_after = _retry_after(response) if response is not None else None
-            if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
-                rate_limited += 1
-                if rate_limited >= MAX_RATE_LIMITED_TRIES:
-                    return
-                wait = DEFAULT_RETRY_AFTER if retry_after is None else retry_after
-            else:
-                errors += 1
-                if errors >= MAX_ERROR_TRIES:
-                    return
-                expo = BACKOFF_FACTOR * 2 ** (errors - 1)
-                wait = retry_after if retry_after is not None else expo + random.uniform(0, 1)  # noqa: S311
-            exc = yield wait
 
     def _log_retry(self, details: Details) -> None:
         exc = details.get("exception")
@@ -398,17 +354,3 @@ def _oauth_error_text(response: requests.Response, secrets: tuple[str, ...], bod
     for secret in secrets:
         text = text.replace(secret, "[redacted]")
     return text[:200]
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    """``Retry-After`` as seconds, from either of its forms (delta seconds or HTTP date)."""
-    value = (response.headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())

@@ -8,17 +8,14 @@ after every page, so that a multi-day backfill killed at any point resumes where
 from __future__ import annotations
 
 import logging
-import random
 import sys
 import time
 import weakref
-from email.utils import parsedate_to_datetime
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
-import backoff
 import msgspec
 import requests
 from singer_sdk import RESTStream
@@ -39,11 +36,12 @@ from tap_zendesk_ticket_events.pages import (
     plan_page,
 )
 from tap_zendesk_ticket_events.progress import Progress
+from tap_zendesk_ticket_events.retry import MAX_ERROR_TRIES, with_retries
 from tap_zendesk_ticket_events.settings import Settings, parse_datetime
 from tap_zendesk_ticket_events.throttle import ThrottledSession
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterable, Mapping
+    from collections.abc import Iterable, Mapping
 
     from backoff.types import Details
     from singer_sdk.authenticators import APIAuthenticatorBase
@@ -60,13 +58,6 @@ AUTH_LABELS = {
 }
 #: Zendesk never serves the last minute; a start this close to now has nothing to export.
 RECENT_SECONDS = 61
-#: Wait after a 429 that carries no Retry-After: the budget is per minute.
-DEFAULT_RETRY_AFTER = 60.0
-#: Consecutive 429s on one request before giving up (each waits Retry-After).
-MAX_RATE_LIMITED_TRIES = 10
-#: Tries of one request failing with 5xx, a dropped connection, a timeout or a bad body.
-MAX_ERROR_TRIES = 6
-BACKOFF_FACTOR = 2.0
 
 _decoder = msgspec.json.Decoder()
 
@@ -197,21 +188,12 @@ class ZendeskExportStream(RESTStream[int]):
 
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
         """Retry what a retry can fix, waiting as Zendesk asks; turn the rest into one line."""
-        retrying = backoff.on_exception(
-            self._wait_times,
-            (
-                RetriableAPIError,
-                ConnectionResetError,
-                requests.exceptions.Timeout,
-                requests.exceptions.ConnectionError,
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-            ),
-            max_tries=None,  # _wait_times decides, per kind of failure
-            jitter=None,  # Retry-After is waited exactly; _wait_times jitters backoff
+        retrying = with_retries(
+            self._at_current_page_size(func),
+            (RetriableAPIError,),
             on_backoff=self.backoff_handler,
-            logger=None,
-        )(self._at_current_page_size(func))
+            cured_at_once=self._cured_by_a_smaller_page,
+        )
 
         def send(prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
             try:
@@ -247,39 +229,16 @@ class ZendeskExportStream(RESTStream[int]):
 
         return attempt
 
-    def _wait_times(self) -> Generator[float, BaseException, None]:
-        """Wait generator: backoff sends each failure in and sleeps what comes out.
-
-        429s wait exactly ``Retry-After`` (60 s without one) and are bounded on their own;
-        other failures back off exponentially with jitter unless the answer names a wait.
-        Returning ends the retries, and backoff re-raises the last failure.
-        """
-        rate_limited = errors = 0
-        exc = yield 0.0
-        while True:
-            response = getattr(exc, "response", None)
-            retry_after = _retry_after(response) if response is not None else None
-            if _timed_out(exc) and self.page_size.shrink():
-                # Not a failure yet: the same page, smaller, right away.
-                self.logger.warning(
-                    "Export page timed out (%s); retrying it with page size %d.",
-                    "504" if response is not None else "no answer within request_timeout",
-                    self.page_size.current,
-                )
-                exc = yield 0.0
-                continue
-            if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
-                rate_limited += 1
-                if rate_limited >= MAX_RATE_LIMITED_TRIES:
-                    return
-                wait = DEFAULT_RETRY_AFTER if retry_after is None else retry_after
-            else:
-                errors += 1
-                if errors >= MAX_ERROR_TRIES:
-                    return
-                expo = BACKOFF_FACTOR * 2 ** (errors - 1)
-                wait = retry_after if retry_after is not None else expo + random.uniform(0, 1)  # noqa: S311
-            exc = yield wait
+    def _cured_by_a_smaller_page(self, exc: BaseException) -> bool:
+        """After a timeout, halve the page and retry it at once: not a failure yet."""
+        if not (_timed_out(exc) and self.page_size.shrink()):
+            return False
+        self.logger.warning(
+            "Export page timed out (%s); retrying it with page size %d.",
+            "504" if getattr(exc, "response", None) is not None else "no answer within request_timeout",
+            self.page_size.current,
+        )
+        return True
 
     def backoff_handler(self, details: Details) -> None:
         """Say what failed and how long the tap waits, without URLs' queries or headers."""
@@ -406,21 +365,6 @@ def _epoch(value: object) -> int | None:
     if isinstance(value, str) and value:
         return parse_datetime(value, "state", required=False)
     return None
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    """``Retry-After`` as seconds, from either of its forms (delta seconds or HTTP date)."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
 
 
 def _timed_out(exc: BaseException) -> bool:
