@@ -11,6 +11,7 @@ Tasks:
             simulator, then say how many events landed in output/demo/ and where to look
   test      lint, type-check, then the whole test suite (what CI runs); extra args go to pytest
   pytest    only the test suite; extra args go to pytest
+  bench     the performance benchmark against the simulator (a few minutes); prints a table
   lint      ruff check, ruff format --check, mypy --strict
   format    ruff format and ruff check --fix
   setup     only create or refresh .venv and .venv-meltano
@@ -164,6 +165,8 @@ def main() -> None:
         pytest(args)
     elif task == "lint":
         lint()
+    elif task == "bench":
+        run(BIN / "python", ROOT / "benchmarks" / "run.py", *args)
     elif task == "format":
         run(BIN / "ruff", "format", ".")
         run(BIN / "ruff", "check", "--fix", ".")

@@ -120,8 +120,14 @@ def rate_floor(workdir: Path, per_minute: int, pages: int, other_client: int) ->
         log = (workdir / "measure.py.err").read_text()
         requests = sim.export_requests()
         ok = [r for r in requests if r.status == 200]
-        waits = [float(line.split("waiting ")[1].split(" s")[0]) for line in log.splitlines() if "waiting " in line]
-        ideal = earliest_finish(len(ok), per_minute, other_client)
+        waiting_lines = [line for line in log.splitlines() if "waiting " in line]
+        waits = [float(line.split("waiting ")[1].split(" s")[0]) for line in waiting_lines]
+        # Seconds one request takes here, from the first burst (before any wait).
+        burst = ok[: min(len(ok), per_minute - other_client)]
+        service = (burst[-1].at - burst[0].at) / max(1, len(burst) - 1)
+        ideal = earliest_finish(len(ok), per_minute, other_client, service)
+        asked = sum(r.retry_after or 0 for r in requests if r.status == 429)
+        retry_waits = [w for line, w in zip(waiting_lines, waits, strict=True) if "Retry-After" in line]
         return {
             "pages": len(ok),
             "floor": len(ok) / per_minute * 60,
@@ -129,22 +135,26 @@ def rate_floor(workdir: Path, per_minute: int, pages: int, other_client: int) ->
             "wall": wall,
             "429": sum(1 for r in requests if r.status == 429),
             "waited": sum(waits),
+            "retry_after_asked": asked,
+            "retry_after_waited": sum(retry_waits),
         }
     finally:
         server.stop()
 
 
-def earliest_finish(pages: int, per_minute: int, other_client: int) -> float:
+def earliest_finish(pages: int, per_minute: int, other_client: int, service: float = 0.0) -> float:
     """When a server with a sliding one-minute window could admit the last of ``pages``
-    requests sent back to back, another client having spent ``other_client`` at t=0."""
+    requests sent back to back, each taking ``service`` seconds, another client having
+    spent ``other_client`` of the budget at t=0."""
     admitted = [0.0] * other_client
-    t = 0.0
+    t = -service
     for _ in range(pages):
+        t += service
         recent = sorted(a for a in admitted if a > t - 60)
         if len(recent) >= per_minute:
-            t = recent[-per_minute] + 60
+            t = max(t, recent[-per_minute] + 60)
         admitted.append(t)
-    return t
+    return t + service
 
 
 def main() -> None:
@@ -192,9 +202,14 @@ def main() -> None:
             f"Shared budget: other client spent {per_minute // 2} first (wall / earliest possible)",
             f"{shared['wall']:.1f} s / {shared['ideal']:.1f} s",
             f"{shared['wall'] / max(shared['ideal'], 1e-9):.2f}x",
-            "no waiting beyond Retry-After",
+            "~1.0x (start-up aside)",
         ),
-        ("Shared budget: 429s drawn / seconds waited", f"{shared['429']} / {shared['waited']:.1f} s", "", ""),
+        (
+            "Shared budget: 429s drawn; Retry-After asked / waited",
+            f"{shared['429']}; {shared['retry_after_asked']:.0f} s / {shared['retry_after_waited']:.1f} s",
+            "",
+            "waited = asked",
+        ),
         (
             f"Peak RSS: {small:,} vs {large:,} events",
             f"{rss_small:.0f} MiB / {rss_large:.0f} MiB",

@@ -77,6 +77,7 @@ class Request:
     at: float
     authorization_scheme: str = ""
     count: int = 0
+    retry_after: int | None = None
     oauth_generation: int = 0
     """Which issued OAuth pair the request used (its access token, or for a token request its
     refresh token): 1 for the first pair issued, 0 for none or an unknown token."""
@@ -349,6 +350,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         status, body, headers = self.answer(sim, url.path, params, auth)
         record.status = status
+        if "Retry-After" in headers:
+            record.retry_after = int(headers["Retry-After"])
         if isinstance(body, Page):
             record.count = body.count
         if status < 0:  # a fault that is not an HTTP answer
