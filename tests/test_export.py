@@ -211,12 +211,14 @@ def test_foreign_next_page_host_is_never_contacted(sim: Simulator, tmp_path: Pat
     foreign_server = SimulatorServer(foreign).start()
     try:
         sim.set_events(make_events(2_500))
+        sim.set_metric_events(make_metric_events(1_500))
         sim.next_page_host = foreign_server.url.replace("127.0.0.1", "localhost")
 
         run = run_tap(tmp_path, make_config(sim, page_size=500))
 
         assert run.returncode == 0, run.stderr
         assert len(set(run.ids)) == 2_500
-        assert foreign.requests == []
+        assert len(run.records_of("ticket_metric_events")) == 1_500
+        assert foreign.requests == []  # neither stream followed next_page
     finally:
         foreign_server.stop()

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.conftest import make_config, run_tap, sync_in_process, tap_command
-from tests.simulator import Simulator, SimulatorServer, make_events, make_metric_events
+from tests.simulator import Simulator, make_events, make_metric_events
 
 
 def test_pages_shrink_on_504_until_they_pass_and_the_export_completes(sim: Simulator, tmp_path: Path) -> None:
@@ -125,16 +125,3 @@ def test_selecting_one_stream_sends_no_request_for_the_other(sim: Simulator, tmp
     assert sim.export_requests("ticket_events") == []
     assert len(sim.export_requests("ticket_metric_events")) == 1
     assert {m["stream"] for m in run.messages if m["type"] == "RECORD"} == {"ticket_metric_events"}
-
-
-def test_metric_stream_never_follows_a_foreign_next_page(sim: Simulator, tmp_path: Path) -> None:
-    foreign = Simulator()
-    foreign_server = SimulatorServer(foreign).start()
-    try:
-        sim.set_metric_events(make_metric_events(1_500))
-        sim.next_page_host = foreign_server.url.replace("127.0.0.1", "localhost")
-        run = run_tap(tmp_path, make_config(sim, page_size=500))
-        assert run.returncode == 0, run.stderr
-        assert foreign.requests == []
-    finally:
-        foreign_server.stop()
