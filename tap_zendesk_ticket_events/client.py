@@ -32,12 +32,13 @@ from tap_zendesk_ticket_events.pages import (
     ExportPage,
     PagePlan,
     epoch_field,
+    epoch_of_iso,
     iso,
     plan_page,
 )
 from tap_zendesk_ticket_events.progress import Progress
 from tap_zendesk_ticket_events.retry import MAX_ERROR_TRIES, with_retries
-from tap_zendesk_ticket_events.settings import Settings, parse_datetime
+from tap_zendesk_ticket_events.settings import Settings
 from tap_zendesk_ticket_events.throttle import ThrottledSession
 
 if TYPE_CHECKING:
@@ -163,7 +164,13 @@ class ZendeskExportStream(RESTStream[int]):
 
     def starting_time(self, context: Context | None) -> int:
         """The bookmark when there is one (never before start_date), else start_date."""
-        bookmark = _epoch(self.get_context_state(context).get("replication_key_value"))
+        value = self.get_context_state(context).get("replication_key_value")
+        bookmark = _epoch(value)
+        if bookmark is None and value not in (None, ""):
+            msg = (
+                f"The state's bookmark for '{self.name}' is neither epoch seconds nor a date-time: {str(value)[:40]!r}."
+            )
+            raise TapError(msg)
         return self.settings.start_time if bookmark is None else max(bookmark, self.settings.start_time)
 
     def compare_start_date(self, value: str, start_date_value: str) -> str:  # noqa: ARG002
@@ -244,6 +251,8 @@ class ZendeskExportStream(RESTStream[int]):
         """Say what failed and how long the tap waits, without URLs' queries or headers."""
         self.progress.retries += 1
         exc = details.get("exception")
+        if exc is not None and details["wait"] == 0 and _timed_out(exc):
+            return  # a smaller page, already announced by _cured_by_a_smaller_page
         response = getattr(exc, "response", None)
         if response is not None:
             cause = f"{response.status_code} {zendesk_error_text(response)}".strip()
@@ -363,7 +372,7 @@ def _epoch(value: object) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     if isinstance(value, str) and value:
-        return parse_datetime(value, "state", required=False)
+        return epoch_of_iso(value)
     return None
 
 

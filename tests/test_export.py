@@ -132,6 +132,18 @@ def test_resumes_from_bookmark_and_reads_only_the_new_window(sim: Simulator, tmp
     assert set(run2.ids) - new_ids <= {e["id"] for e in first if e["timestamp"] == bookmark}
 
 
+def test_unreadable_bookmark_is_refused_in_one_line(sim: Simulator, tmp_path: Path) -> None:
+    sim.set_events(make_events(50))
+    state = {"bookmarks": {"ticket_events": {"replication_key": "end_time", "replication_key_value": "soon"}}}
+
+    run = run_tap(tmp_path, make_config(sim), state=state)
+
+    assert run.returncode == 1
+    assert len(run.error_lines) == 1
+    assert "bookmark for 'ticket_events'" in run.error_lines[0]
+    assert sim.export_requests() == []
+
+
 def test_bookmark_older_than_start_date_starts_at_start_date(sim: Simulator, tmp_path: Path) -> None:
     sim.set_events(make_events(50))
     state = {"bookmarks": {"ticket_events": {"replication_key": "end_time", "replication_key_value": 1_600_000_000}}}
