@@ -63,16 +63,25 @@ RECENT_SECONDS = 61
 _decoder = msgspec.json.Decoder()
 
 
-class _OneLineForKnownFailures(logging.Filter):
-    """Drop the SDK's "An unhandled error occurred" line when the error is a TapError.
+class _SupersededSDKLines(logging.Filter):
+    """Drop the SDK's lines that the tap's own say better, or would say twice.
 
-    The SDK logs it from inside its ``except`` block, so ``sys.exc_info()`` names the error
-    being handled; a TapError is then reported once, as its own line, by the tap.
+    - "An unhandled error occurred" when the error is a TapError: the SDK logs it from inside
+      its ``except`` block, so ``sys.exc_info()`` names the error, which the tap then reports
+      once, as its own line.
+    - "Starting incremental sync ... with bookmark value": it shows the raw start_date even
+      when the export starts from a bookmark; the tap's "exporting from" line is exact.
+    - "Pagination stopped after N pages because no records were found": the normal end of an
+      export whose last page brought nothing new; the tap's summary line follows.
     """
 
+    SUPERSEDED = ("Starting incremental sync of", "Pagination stopped after")
+
     def filter(self, record: logging.LogRecord) -> bool:
-        known_failure = isinstance(sys.exc_info()[1], TapError)
-        return not (known_failure and str(record.msg).startswith("An unhandled error occurred"))
+        message = str(record.msg)
+        if message.startswith(self.SUPERSEDED):
+            return False
+        return not (message.startswith("An unhandled error occurred") and isinstance(sys.exc_info()[1], TapError))
 
 
 class ExportPaginator(BaseAPIPaginator[int]):
@@ -112,7 +121,7 @@ class ZendeskExportStream(RESTStream[int]):
 
     def __init__(self, tap: Tap, *args: Any, **kwargs: Any) -> None:
         super().__init__(tap, *args, **kwargs)
-        self.logger.addFilter(_OneLineForKnownFailures())
+        self.logger.addFilter(_SupersededSDKLines())
         self._decoded: weakref.WeakKeyDictionary[requests.Response, ExportPage] = weakref.WeakKeyDictionary()
         self._plans: weakref.WeakKeyDictionary[requests.Response, PagePlan] = weakref.WeakKeyDictionary()
         self._boundary = Boundary(0)
@@ -316,7 +325,7 @@ class ZendeskExportStream(RESTStream[int]):
             reached = plan.records[-1][REPLICATION_KEY]
         else:
             reached = plan.next_start if plan.next_start is not None else start_time
-        self.progress.page(len(plan.records), plan.duplicates, reached)
+        self.progress.page(len(plan.records), plan.duplicates, reached, finished=plan.next_start is None)
         if plan.stall_error:
             raise TapError(plan.stall_error)
 

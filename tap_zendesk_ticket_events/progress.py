@@ -84,8 +84,12 @@ class Progress:
         span = self._window_end - self._window_start
         return 1.0 if span <= 0 else min(1.0, max(0.0, (reached - self._window_start) / span))
 
-    def page(self, emitted: int, duplicates: int, reached: int) -> None:
-        """Count a page; write its line unless one was written less than ``interval`` ago."""
+    def page(self, emitted: int, duplicates: int, reached: int, *, finished: bool = False) -> None:
+        """Count a page; write its line unless one was written less than ``interval`` ago.
+
+        ``finished``: the export ends with this page (end of stream or end_date), whatever
+        share of the window's time span it reached.
+        """
         now = self.clock()
         self.pages += 1
         self.events += emitted
@@ -100,8 +104,8 @@ class Progress:
         per_minute = (self.events - first_events) / minutes
         covered_per_minute = (reached - first_reached) / minutes
         remaining = max(0, self._window_end - reached)
-        if remaining == 0:
-            left = "done"
+        if finished or remaining == 0:
+            left = "last page"
         elif covered_per_minute > 0:
             seconds_left = remaining / covered_per_minute * 60
             left = "under a minute left" if seconds_left < 60 else f"about {duration(seconds_left)} left"

@@ -35,7 +35,7 @@ class RecordBatchingWriter(MsgSpecWriter):
 
 
 class TapZendeskTicketEvents(Tap):
-    """Singer tap for Zendesk Support's incremental ticket events export."""
+    """Singer tap for Zendesk Support's incremental ticket events and ticket metric events exports."""
 
     name = "tap-zendesk-ticket-events"
     message_writer_class = RecordBatchingWriter

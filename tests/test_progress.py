@@ -58,6 +58,10 @@ def test_start_page_and_summary_lines_carry_the_right_numbers(sim: Simulator, tm
         assert match[4] == iso(reached)
         assert match[5] == f"{100 * (reached - START) / WINDOW:.1f}"
     assert total == len(run.ids) == 1_000
+    assert pages[-1][7] == "last page"  # not a time left computed from the window's span
+    # The SDK's own start and end lines, superseded by these, are not repeated.
+    assert "Starting incremental sync" not in run.stderr
+    assert "Pagination stopped" not in run.stderr
     # Waits are announced with their cause and length.
     assert any("Export request failed (500" in line and "retrying in" in line for line in lines)
     assert any("Rate limited by Zendesk (429" in line and "waiting 1.0 s (Retry-After)" in line for line in lines)
