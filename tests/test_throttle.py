@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import email.utils
+import time
 from pathlib import Path
 
+import requests
+
+from tap_zendesk_ticket_events.retry import retry_after
 from tap_zendesk_ticket_events.throttle import Throttle
 from tests.conftest import make_config, run_tap
 from tests.simulator import Simulator, make_events
@@ -71,3 +76,18 @@ def test_tap_at_the_budget_draws_no_429(sim: Simulator, tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert len(sim.export_requests(None)) == 6
     assert all(r.status == 200 for r in sim.export_requests(None))
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    def answer(value: str | None) -> requests.Response:
+        response = requests.Response()
+        if value is not None:
+            response.headers["Retry-After"] = value
+        return response
+
+    assert retry_after(answer("17")) == 17.0
+    assert retry_after(answer(None)) is None
+    assert retry_after(answer("soon")) is None
+    in_30s = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 28 <= (retry_after(answer(in_30s)) or 0) <= 30
+    assert retry_after(answer(email.utils.formatdate(time.time() - 30, usegmt=True))) == 0.0
