@@ -38,7 +38,6 @@ from tap_zendesk_ticket_events.pages import (
 )
 from tap_zendesk_ticket_events.progress import Progress
 from tap_zendesk_ticket_events.retry import MAX_ERROR_TRIES, with_retries
-from tap_zendesk_ticket_events.settings import Settings
 from tap_zendesk_ticket_events.throttle import ThrottledSession
 
 if TYPE_CHECKING:
@@ -49,6 +48,7 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, RequestFunc
     from singer_sdk.tap_base import Tap
 
+    from tap_zendesk_ticket_events.settings import Settings
     from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
     from tap_zendesk_ticket_events.throttle import Throttle
 
@@ -129,13 +129,13 @@ class ZendeskExportStream(RESTStream[int]):
 
     # --- settings, session, auth ---------------------------------------------------
 
-    @cached_property
+    @property
     def settings(self) -> Settings:
-        return Settings.from_config(self.config)
+        return self._zendesk_tap.settings
 
     @cached_property
     def progress(self) -> Progress:
-        return Progress(self.name, self.logger, interval=float(self.config.get("progress_interval", 0)))
+        return Progress(self.name, self.logger, interval=self.settings.progress_interval)
 
     @cached_property
     def page_size(self) -> AdaptivePageSize:
@@ -157,7 +157,11 @@ class ZendeskExportStream(RESTStream[int]):
     @property
     def throttle(self) -> Throttle:
         """One budget for every stream of the tap: Zendesk counts them together."""
-        return cast("TapZendeskTicketEvents", self._tap).throttle
+        return self._zendesk_tap.throttle
+
+    @property
+    def _zendesk_tap(self) -> TapZendeskTicketEvents:
+        return cast("TapZendeskTicketEvents", self._tap)
 
     @property
     def requests_session(self) -> requests.Session:
@@ -171,26 +175,25 @@ class ZendeskExportStream(RESTStream[int]):
 
     # --- requests ------------------------------------------------------------------
 
-    def starting_time(self, context: Context | None) -> int:
-        """The bookmark when there is one (never before start_date), else start_date."""
+    def bookmark(self, context: Context | None) -> int | None:
+        """The saved bookmark (epoch seconds), None before the first run; refuse garbage."""
         value = self.get_context_state(context).get("replication_key_value")
         bookmark = _epoch(value)
         if bookmark is None and value not in (None, ""):
             msg = (
-                f"The state's bookmark for '{self.name}' is neither epoch seconds nor a date-time: {str(value)[:40]!r}."
+                f"The state's bookmark for '{self.name}' is neither epoch seconds nor a date-time: "
+                f"{str(value)[:40]!r}; fix or clear the state."
             )
             raise TapError(msg)
-        return self.settings.start_time if bookmark is None else max(bookmark, self.settings.start_time)
+        return bookmark
 
     def compare_start_date(self, value: str, start_date_value: str) -> str:  # noqa: ARG002
-        """The later of bookmark and start_date, for the SDK's own start log line.
+        """Keep the SDK's default from parsing an epoch bookmark as a date.
 
-        The SDK's default compares dates, and the bookmark is epoch seconds; the export
-        itself starts from ``starting_time``.
+        The SDK stores the result as a "starting value" that ``get_records`` discards: the
+        export starts from ``bookmark`` and start_date there.
         """
-        bookmark = _epoch(value)
-        start = self.settings.start_time
-        return str(start if bookmark is None else max(bookmark, start))
+        return str(value)
 
     def get_new_paginator(self) -> ExportPaginator:
         return ExportPaginator(self._first_start_time, self._plans)
@@ -331,8 +334,9 @@ class ZendeskExportStream(RESTStream[int]):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Export the window from the bookmark (or start_date), saying where it stands."""
-        bookmark = _epoch(self.get_context_state(context).get("replication_key_value"))
-        self._first_start_time = self.starting_time(context)
+        bookmark = self.bookmark(context)
+        start_date = self.settings.start_time
+        self._first_start_time = start_date if bookmark is None else max(bookmark, start_date)
         # The SDK parks start_date in the state as a "starting value"; it is no resume
         # point (the bookmark is epoch seconds), so keep it out of every STATE message.
         self.get_context_state(context).pop("starting_replication_value", None)
@@ -349,7 +353,7 @@ class ZendeskExportStream(RESTStream[int]):
             return
         if bookmark is None:
             reason = "start_date; no bookmark yet"
-        elif bookmark >= self.settings.start_time:
+        elif bookmark >= start_date:
             reason = "the bookmark"
         else:
             reason = "start_date, which is later than the bookmark"
@@ -364,7 +368,7 @@ class ZendeskExportStream(RESTStream[int]):
         try:
             yield from self.request_records(context)
         finally:
-            self.progress.summary(_epoch(self.get_context_state(context).get("replication_key_value")))
+            self.progress.summary(self.bookmark(context))
 
     @staticmethod
     def _sent_params(response: requests.Response) -> tuple[int, int]:
@@ -403,6 +407,3 @@ def _with_param(url: str, name: str, value: object) -> str:
 def _too_recent(response: requests.Response) -> bool:
     text = response.text.lower()
     return "too recent" in text or "toorecent" in text
-
-
-logging.getLogger("backoff").propagate = False

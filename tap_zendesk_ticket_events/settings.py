@@ -46,6 +46,7 @@ class Settings:
     page_size: int
     max_requests_per_minute: int
     request_timeout: int
+    progress_interval: int
     refresh_token: str | None = field(default=None, repr=False)
     client_id: str | None = field(default=None, repr=False)
     client_secret: str | None = field(default=None, repr=False)
@@ -84,6 +85,7 @@ class Settings:
             page_size=int(config.get("page_size", 1000)),
             max_requests_per_minute=int(config.get("max_requests_per_minute", 10)),
             request_timeout=int(config.get("request_timeout", 300)),
+            progress_interval=int(config.get("progress_interval", 0)),
             refresh_token=config.get("refresh_token") or None,
             client_id=config.get("client_id") or None,
             client_secret=config.get("client_secret") or None,

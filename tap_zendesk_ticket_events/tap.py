@@ -173,12 +173,17 @@ class TapZendeskTicketEvents(Tap):
         super().__init__(*args, validate_config=validate_config, **kwargs)
         if validate_config:
             # Refuse a bad configuration as a whole before any stream sends a request.
-            Settings.from_config(self.config)
+            _ = self.settings
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The configuration checked as a whole, parsed once for every stream."""
+        return Settings.from_config(self.config)
 
     @cached_property
     def throttle(self) -> Throttle:
         """The one request budget every stream draws on: Zendesk counts them together."""
-        return Throttle(int(self.config.get("max_requests_per_minute", 10)), log=self.logger)
+        return Throttle(self.settings.max_requests_per_minute, log=self.logger)
 
     def discover_streams(self) -> list[Stream]:
         return [TicketEventsStream(self), TicketMetricEventsStream(self)]

@@ -40,7 +40,6 @@ class Throttle:
         self._sleep = sleep
         self._sent: deque[list[float]] = deque()
         self._lock = threading.Lock()
-        self.waited_seconds = 0.0
         self.last_wait = 0.0
         self.requests = 0
 
@@ -61,7 +60,6 @@ class Throttle:
                     slot = [now]
                     self._sent.append(slot)
                     self.requests += 1
-                    self.waited_seconds += waited
                     self.last_wait = waited
                     return slot
                 pause = WINDOW_SECONDS - (now - self._sent[0][0])
