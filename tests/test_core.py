@@ -23,9 +23,8 @@ CONFIG = {
 }
 
 # The SDK's per-attribute tests are left out: its "is_object" test fails every value of a
-# property typed ["string", "object", "null"] that is a string (`via` must be typed so for SQL
-# targets to store it as JSON), and in 0.54.9 it then reports that failure under every object
-# property of the run. test_export validates every record of both streams against the SCHEMA
+# property typed ["string", "object", "null"] that is a string (a child event's `via` is typed
+# so), and in 0.54.9 it then reports that failure under every object property of the run. test_export validates every record of both streams against the SCHEMA
 # the tap emits, which checks the same types and more.
 TestTapZendeskTicketEvents = get_tap_test_class(
     tap_class=TapZendeskTicketEvents, config=CONFIG, include_stream_attribute_tests=False
