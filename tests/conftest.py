@@ -104,6 +104,28 @@ def run_tap(
     return TapRun(proc.returncode, proc.stdout, proc.stderr)
 
 
+def selecting(tmp_path: Path, config: dict[str, Any], *streams: str) -> tuple[str, ...]:
+    """``--catalog`` arguments that select exactly ``streams`` (the tap's own discovery, edited)."""
+    config_file = tmp_path / "discover-config.json"
+    config_file.write_text(json.dumps(config))
+    discovered = subprocess.run(
+        [*tap_command(), "--config", str(config_file), "--discover"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    catalog = json.loads(discovered.stdout)
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] in streams
+    catalog_file = tmp_path / "catalog.json"
+    catalog_file.write_text(json.dumps(catalog))
+    return ("--catalog", str(catalog_file))
+
+
 def sync_in_process(config: dict[str, Any], state: dict[str, Any] | None = None) -> TapRun:
     """Run the tap in this process (for tests that replace backoff's clock)."""
     raw = io.BytesIO()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import make_config, run_tap, sync_in_process, tap_command
+from tests.conftest import make_config, run_tap, selecting, sync_in_process
 from tests.simulator import Simulator, make_events, make_metric_events
 
 
@@ -103,23 +101,10 @@ def test_selecting_one_stream_sends_no_request_for_the_other(sim: Simulator, tmp
     sim.set_events(make_events(300))
     sim.set_metric_events(make_metric_events(300))
     config = make_config(sim)
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    discovered = subprocess.run(
-        [*tap_command(), "--config", str(tmp_path / "config.json"), "--discover"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    catalog = json.loads(discovered.stdout)
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] == "ticket_metric_events"
-    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+    catalog = selecting(tmp_path, config, "ticket_metric_events")
     sim.requests.clear()
 
-    run = run_tap(tmp_path, config, extra_args=("--catalog", str(tmp_path / "catalog.json")))
+    run = run_tap(tmp_path, config, extra_args=catalog)
 
     assert run.returncode == 0, run.stderr
     assert sim.export_requests("ticket_events") == []
