@@ -8,6 +8,7 @@ after every page, so that a multi-day backfill killed at any point resumes where
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 import weakref
@@ -31,7 +32,6 @@ from tap_zendesk_ticket_events.pages import (
     Boundary,
     ExportPage,
     PagePlan,
-    epoch_field,
     epoch_of_iso,
     iso,
     plan_page,
@@ -62,13 +62,15 @@ RECENT_SECONDS = 61
 
 _decoder = msgspec.json.Decoder()
 
+#: A page request: its start_time, and the page size of a probe (None: the current size).
+PageToken = tuple[int, "int | None"]
+
 
 class _SupersededSDKLines(logging.Filter):
     """Drop the SDK's lines that the tap's own say better, or would say twice.
 
-    - "An unhandled error occurred" when the error is a TapError: the SDK logs it from inside
-      its ``except`` block, so ``sys.exc_info()`` names the error, which the tap then reports
-      once, as its own line.
+    - "An unhandled error occurred": the SDK logs it from inside its ``except`` block; the tap's
+      ``invoke`` reports every error once, as its own single line.
     - "Starting incremental sync ... with bookmark value": it shows the raw start_date even
       when the export starts from a bookmark; the tap's "exporting from" line is exact.
     - "Pagination stopped after N pages because no records were found": the normal end of an
@@ -81,35 +83,39 @@ class _SupersededSDKLines(logging.Filter):
         message = str(record.msg)
         if message.startswith(self.SUPERSEDED):
             return False
-        return not (message.startswith("An unhandled error occurred") and isinstance(sys.exc_info()[1], TapError))
+        return not (message.startswith("An unhandled error occurred") and sys.exc_info()[1] is not None)
 
 
-class ExportPaginator(BaseAPIPaginator[int]):
+class ExportPaginator(BaseAPIPaginator[PageToken]):
     """Pages by ``start_time``, from the plan the stream made of each response.
 
     Zendesk's ``next_page`` URL is never followed: the next request is always built from the
-    configured base URL, so credentials never leave the configured host.
+    configured base URL, so credentials never leave the configured host. The token carries the
+    probe's page size too, so that re-asking a full second is no "loop" to the SDK.
     """
 
     def __init__(self, start_time: int, plans: weakref.WeakKeyDictionary[requests.Response, PagePlan]) -> None:
-        super().__init__(start_time)
+        super().__init__((start_time, None))
         self._plans = plans
 
     def has_more(self, response: requests.Response) -> bool:
         return self._plans[response].next_start is not None
 
-    def get_next(self, response: requests.Response) -> int | None:
-        return self._plans[response].next_start
+    def get_next(self, response: requests.Response) -> PageToken | None:
+        plan = self._plans[response]
+        return None if plan.next_start is None else (plan.next_start, plan.next_per_page)
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         """A page whose events were all duplicates is not the end of the export."""
         return self.has_more(response)
 
 
-class ZendeskExportStream(RESTStream[int]):
+class ZendeskExportStream(RESTStream[PageToken]):
     """Base for ``GET /api/v2/incremental/<records_key>`` time-based exports."""
 
     records_key: str
+    sideloads_comments = False
+    """True where ``include=comment_events`` applies (the ticket events export only)."""
     replication_key = REPLICATION_KEY
     is_sorted = True
     allow_redirects = False  # a redirect could carry credentials to another host
@@ -126,6 +132,7 @@ class ZendeskExportStream(RESTStream[int]):
         self._plans: weakref.WeakKeyDictionary[requests.Response, PagePlan] = weakref.WeakKeyDictionary()
         self._boundary = Boundary(0)
         self._first_start_time = 0
+        self._probe_per_page: int | None = None
 
     # --- settings, session, auth ---------------------------------------------------
 
@@ -140,11 +147,6 @@ class ZendeskExportStream(RESTStream[int]):
     @cached_property
     def page_size(self) -> AdaptivePageSize:
         return AdaptivePageSize(self.settings.page_size)
-
-    @staticmethod
-    def item_timestamp(item: dict[str, Any]) -> int | None:
-        """The item's epoch second: where each endpoint keeps it (see ``pages.epoch_field``)."""
-        return epoch_field(item)
 
     @property
     def url_base(self) -> str:
@@ -176,8 +178,15 @@ class ZendeskExportStream(RESTStream[int]):
     # --- requests ------------------------------------------------------------------
 
     def bookmark(self, context: Context | None) -> int | None:
-        """The saved bookmark (epoch seconds), None before the first run; refuse garbage."""
-        value = self.get_context_state(context).get("replication_key_value")
+        """The saved bookmark (epoch seconds), None before the first run; refuse garbage.
+
+        An epoch integer, a digit string or an ISO date-time (carried over from another tap,
+        or set by hand with ``meltano state set``) are all accepted, and the state is rewritten
+        with the integer before the SDK compares it with any record's: a string there would
+        make that comparison crash, and every STATE the tap writes holds an integer.
+        """
+        state = self.get_context_state(context)
+        value = state.get("replication_key_value")
         bookmark = _epoch(value)
         if bookmark is None and value not in (None, ""):
             msg = (
@@ -185,6 +194,9 @@ class ZendeskExportStream(RESTStream[int]):
                 f"{str(value)[:40]!r}; fix or clear the state."
             )
             raise TapError(msg)
+        if bookmark is not None and value != bookmark:
+            state["replication_key_value"] = bookmark
+            state["replication_key"] = REPLICATION_KEY
         return bookmark
 
     def compare_start_date(self, value: str, start_date_value: str) -> str:  # noqa: ARG002
@@ -198,12 +210,16 @@ class ZendeskExportStream(RESTStream[int]):
     def get_new_paginator(self) -> ExportPaginator:
         return ExportPaginator(self._first_start_time, self._plans)
 
-    def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, Any]:  # noqa: ARG002
-        start = self._first_start_time if next_page_token is None else next_page_token
-        params: dict[str, Any] = {"start_time": start, "per_page": self.page_size.current}
-        if self.settings.include_comment_events:
+    def get_url_params(self, context: Context | None, next_page_token: PageToken | None) -> dict[str, Any]:  # noqa: ARG002
+        start = self._first_start_time if next_page_token is None else next_page_token[0]
+        params: dict[str, Any] = {"start_time": start, "per_page": self._per_page()}
+        if self.sideloads_comments and self.settings.include_comment_events:
             params["include"] = "comment_events"
         return params
+
+    def _per_page(self) -> int:
+        """The probe's size while a full second is re-asked, else the adaptive page size."""
+        return self._probe_per_page or self.page_size.current
 
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
         """Retry what a retry can fix, waiting as Zendesk asks; turn the rest into one line."""
@@ -237,7 +253,7 @@ class ZendeskExportStream(RESTStream[int]):
         """Send each try with the page size of the moment, which a timeout may have halved."""
 
         def attempt(prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
-            prepared_request.url = _with_param(prepared_request.url or "", "per_page", self.page_size.current)
+            prepared_request.url = _with_param(prepared_request.url or "", "per_page", self._per_page())
             self.progress.requests += 1
             try:
                 return func(prepared_request, context)
@@ -252,6 +268,7 @@ class ZendeskExportStream(RESTStream[int]):
         """After a timeout, halve the page and retry it at once: not a failure yet."""
         if not (_timed_out(exc) and self.page_size.shrink()):
             return False
+        self._probe_per_page = None  # a smaller page settles a full second as well as a probe
         self.logger.warning(
             "Export page timed out (%s); retrying it with page size %d.",
             "504" if getattr(exc, "response", None) is not None else "no answer within request_timeout",
@@ -317,10 +334,19 @@ class ZendeskExportStream(RESTStream[int]):
             per_page=per_page,
             end_before=self.settings.end_time,
             boundary=self._boundary,
-            timestamp_of=self.item_timestamp,
         )
         self._plans[response] = plan
         self._boundary = plan.boundary
+        self._probe_per_page = plan.next_per_page
+        if plan.next_per_page is not None:
+            self.logger.info(
+                "%s: a full page of %d events ended where it started (%s); asking that second once more "
+                "with page size %d to tell a whole second from a cut one.",
+                self.name,
+                per_page,
+                iso(start_time),
+                plan.next_per_page,
+            )
         yield from plan.records
         # Resumed only after the SDK wrote and counted the page's last record.
         if plan.records:
@@ -378,10 +404,13 @@ class ZendeskExportStream(RESTStream[int]):
 
 
 def _epoch(value: object) -> int | None:
+    """Epoch seconds of a bookmark in any reasonable form; None when it is none of them."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
+    if isinstance(value, float) and math.isfinite(value):
+        return math.floor(value)
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     if isinstance(value, str) and value:

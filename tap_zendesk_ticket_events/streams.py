@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 
 from tap_zendesk_ticket_events.client import ZendeskExportStream
-from tap_zendesk_ticket_events.pages import epoch_of_iso
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -24,6 +23,7 @@ class TicketEventsStream(ZendeskExportStream):
     path = "/api/v2/incremental/ticket_events.json"
     records_key = "ticket_events"
     schema = StreamSchema(SCHEMAS)
+    sideloads_comments = True
     _via_object_logged = False
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:  # noqa: ARG002
@@ -47,16 +47,11 @@ class TicketEventsStream(ZendeskExportStream):
 class TicketMetricEventsStream(ZendeskExportStream):
     """SLA and reply-time measurements (``/api/v2/incremental/ticket_metric_events``).
 
-    Same time-based envelope as ticket events, but an item's time is the ISO ``time`` field,
-    not an epoch ``timestamp``.
+    Same time-based envelope as ticket events; an item's second is its ISO ``time`` (see
+    ``pages.item_second``).
     """
 
     name = "ticket_metric_events"
     path = "/api/v2/incremental/ticket_metric_events.json"
     records_key = "ticket_metric_events"
     schema = StreamSchema(SCHEMAS)
-
-    @staticmethod
-    def item_timestamp(item: dict[str, Any]) -> int | None:
-        value = item.get("time")
-        return epoch_of_iso(value) if isinstance(value, str) else None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import signal
 import sys
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
@@ -17,6 +20,9 @@ from tap_zendesk_ticket_events.errors import TapError
 from tap_zendesk_ticket_events.settings import Settings
 from tap_zendesk_ticket_events.streams import TicketEventsStream, TicketMetricEventsStream
 from tap_zendesk_ticket_events.throttle import Throttle
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 
 class RecordBatchingWriter(MsgSpecWriter):
@@ -188,9 +194,27 @@ class TapZendeskTicketEvents(Tap):
     def discover_streams(self) -> list[Stream]:
         return [TicketEventsStream(self), TicketMetricEventsStream(self)]
 
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """Write the last safe STATE, as the SDK does, then exit as killed, not as a success.
+
+        The SDK exits 0 after a SIGTERM or SIGINT, so cron, Airflow or ``meltano run`` would
+        report a killed backfill as done. The STATE is still safe: every record's replication
+        value is a second from which a resumed export misses nothing.
+        """
+        with contextlib.suppress(SystemExit):
+            super()._handle_termination(signum, frame)  # writes STATE, then exits 0
+        name = signal.Signals(signum).name
+        self.logger.warning("Stopped by %s: the last STATE written is safe to resume from.", name)
+        sys.exit(128 + signum)
+
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
-        """Run the tap; a failure a person must act on ends it with one line and exit 1."""
+        """Run the tap; any failure ends it with one ERROR line and exit 1.
+
+        A TapError's message is the whole story. Anything else is a fault of the tap or of
+        an answer it did not foresee: one line naming the exception, and the traceback only at
+        LOGLEVEL=DEBUG, so a scheduler's log stays readable.
+        """
         try:
             super().invoke(*args, **kwargs)
         except ConfigValidationError as exc:
@@ -199,6 +223,17 @@ class TapZendeskTicketEvents(Tap):
             sys.exit(1)
         except TapError as exc:
             cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
+            sys.exit(1)
+        except Exception as exc:
+            text = " ".join(str(exc).split())[:300]
+            cls.logger.error(  # noqa: TRY400 - the traceback is for LOGLEVEL=DEBUG only
+                "Unexpected error (%s: %s); nothing past the last STATE is lost. Run with LOGLEVEL=DEBUG for "
+                "the traceback, and please report it.",
+                type(exc).__name__,
+                text,
+            )
+            if cls.logger.isEnabledFor(logging.DEBUG):
+                cls.logger.debug("Traceback of the unexpected error", exc_info=True)
             sys.exit(1)
 
 

@@ -5,6 +5,13 @@ It implements the envelope rules the tap must survive (see the API notes): inclu
 boundaries, a ``next_page`` that is still present at end of stream, the ``comment_events``
 sideload, authentication, a requests-per-minute budget, and switchable faults.
 
+It also speaks the dialects that responses recorded from live accounts show (``dialect``):
+bodies without ``end_of_stream`` and with a ``count`` that disagrees with the items, empty
+pages with null ``end_time`` and ``next_page``, plain-text 429s and "too recent" answers,
+403s whose ``error`` is an object; and ``make_recorded_events`` builds events in the recorded
+shapes (``custom_ticket_fields``, ``via: {}``, ``metadata: {}``, string ``organization_id``,
+children without ``id``, items with ``time`` only, ``updater_id: -1`` without ``created_at``).
+
 OAuth (``OAuthServer``): ``POST /oauth/tokens`` with the refresh grant rotates the pair (the
 old refresh token and its access token die at once), access tokens expire, and a dead one is
 answered 401 ``invalid_token`` as Zendesk does; an unknown refresh token gets ``invalid_grant``.
@@ -226,12 +233,19 @@ class Simulator:
     rate_limit_per_minute: int | None = None
     retry_after: int | None = 60
     too_recent_status: int = 422
+    too_recent_text: bool = False
+    """Answer "too recent" as plain text instead of JSON."""
+    dialect: str = "documented"
+    """The envelope: "documented" (with ``end_of_stream``), "recorded" (no ``end_of_stream``,
+    ``count`` = per_page whatever the items, ``next_page`` with an extra ``sort_by``), or
+    "metric-example" (only ``count``, ``end_time``, ``next_page`` beside the items)."""
     now: float | None = None
     """The simulator's clock (epoch seconds); real time when None."""
     faults: deque[str] = field(default_factory=deque)
     """Faults answered to the next export requests, one each: "429", "429-no-retry-after",
     "503-retry-after", "500", "502", "503", "504", "reset", "truncated", "nonjson",
-    "slow:<seconds>", "401", "403", "404", and "ok" (answer normally)."""
+    "slow:<seconds>", "401", "403", "403-object", "404", "429-text" (plain text), and "ok" (answer
+    normally)."""
     fault_above_per_page: int | None = None
     """Answer 504 to every request whose per_page exceeds this."""
     latency: float = 0.0
@@ -242,12 +256,12 @@ class Simulator:
     _timestamps: list[int] = field(default_factory=list)
     _metric_timestamps: list[int] = field(default_factory=list)
     _window: deque[float] = field(default_factory=deque)
-    _payloads: dict[tuple[str, int, int, bool, str, bool], tuple[bytes, int]] = field(default_factory=dict)
+    _payloads: dict[tuple[str, int, int, bool, str, str], tuple[bytes, int]] = field(default_factory=dict)
 
     def set_events(self, events: list[dict[str, Any]]) -> None:
         with self.lock:
-            self.events = sorted(events, key=lambda e: (e["timestamp"], e["id"]))
-            self._timestamps = [e["timestamp"] for e in self.events]
+            self.events = sorted(events, key=lambda e: (event_second(e), e["id"]))
+            self._timestamps = [event_second(e) for e in self.events]
             self._payloads.clear()
 
     def set_metric_events(self, events: list[dict[str, Any]]) -> None:
@@ -266,17 +280,20 @@ class Simulator:
     ) -> tuple[bytes, int]:
         """The JSON body of one export page and its event count, built once and cached
         (benchmarks then measure the tap, not the simulator)."""
-        key = (kind, start_time, per_page, comments, base, self.grow_bursts)
+        key = (kind, start_time, per_page, comments, base, f"{self.grow_bursts}/{self.dialect}")
         cached = self._payloads.get(key)
         if cached is None:
             events, end_of_stream, end_time = self.page(start_time, per_page, comments, kind)
-            body = {
+            query = "sort_by=updated_at&" if self.dialect == "recorded" else ""
+            body: dict[str, Any] = {
                 kind: events,
-                "count": len(events),
+                "count": per_page if self.dialect == "recorded" else len(events),
                 "end_of_stream": end_of_stream,
-                "end_time": end_time,
-                "next_page": f"{base}/api/v2/incremental/{kind}.json?start_time={end_time}",
+                "end_time": end_time if events else None,
+                "next_page": f"{base}/api/v2/incremental/{kind}.json?{query}start_time={end_time}" if events else None,
             }
+            if self.dialect != "documented":
+                del body["end_of_stream"]
             cached = self._payloads[key] = (json.dumps(body).encode(), len(events))
         return cached
 
@@ -407,6 +424,8 @@ class Handler(BaseHTTPRequestHandler):
         except (KeyError, ValueError):
             return 400, {"error": "InvalidValue", "description": "start_time is required"}, {}
         if start_time > sim.clock() - 60:
+            if sim.too_recent_text:
+                return sim.too_recent_status, "Too recent start_time. Use a start_time older than 5 minutes", {}
             return (
                 sim.too_recent_status,
                 {
@@ -451,8 +470,10 @@ class Handler(BaseHTTPRequestHandler):
             return None
 
     @staticmethod
-    def rate_limited(retry_after: int | None) -> tuple[int, Any, dict[str, str]]:
+    def rate_limited(retry_after: int | None, *, plain_text: bool = False) -> tuple[int, Any, dict[str, str]]:
         headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        if plain_text:  # as recorded from the incremental exports
+            return 429, "Number of allowed incremental export API requests per minute exceeded", headers
         return (
             429,
             {
@@ -467,6 +488,19 @@ class Handler(BaseHTTPRequestHandler):
             return self.rate_limited(self.server.sim.retry_after)
         if fault == "429-no-retry-after":
             return self.rate_limited(None)
+        if fault == "429-text":
+            return self.rate_limited(self.server.sim.retry_after, plain_text=True)
+        if fault == "403-object":
+            return (
+                403,
+                {
+                    "error": {
+                        "title": "Forbidden",
+                        "message": "Access to this resource is restricted. Contact your admin.",
+                    }
+                },
+                {},
+            )
         if fault == "503-retry-after":
             return 503, {"error": "ServiceUnavailable"}, {"Retry-After": str(self.server.sim.retry_after)}
         if fault == "ok":
@@ -506,7 +540,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        text = isinstance(body, str)
+        self.send_header("Content-Type", "text/plain; charset=utf-8" if text else "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         for key, value in headers.items():
             self.send_header(key, value)
@@ -538,6 +573,14 @@ class SimulatorServer(ThreadingHTTPServer):
 
 
 # --- realistic data -------------------------------------------------------------------
+
+
+def event_second(event: dict[str, Any]) -> int:
+    """A stored ticket event's second: ``timestamp``, else its ISO ``time`` or ``created_at``."""
+    if "timestamp" in event:
+        return int(event["timestamp"])
+    text = event.get("time") or event["created_at"]
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
 
 
 def metric_epoch(event: dict[str, Any]) -> int:
@@ -721,6 +764,73 @@ def _event(rng: random.Random, event_id: int, ts: int) -> dict[str, Any]:
     if rng.random() < 0.01:
         event["merged_ticket_ids"] = [rng.randint(1, 50_000)]
     return event
+
+
+def make_recorded_events(count: int, *, seed: int = 5, **kwargs: Any) -> list[dict[str, Any]]:
+    """``make_events`` reshaped into every variation recorded from live accounts (API notes).
+
+    Documented-sample (metric-shaped) items lose ``timestamp`` and keep only ``time``; some
+    events carry ``metadata: {}``, ``system: {}`` or null system fields, ``updater_id: -1``
+    without ``created_at``; children include ``custom_ticket_fields``, ``previous_value: "0"``,
+    a string ``organization_id``, and a child with neither ``id`` nor ``event_type``; sideloaded
+    comments may have ``via: {}``.
+    """
+    rng = random.Random(seed)
+    events = make_events(count, seed=seed, **kwargs)
+    for event in events:
+        if "metric" in event:
+            del event["timestamp"]  # the documented sample has `time`, not `timestamp`
+            continue
+        roll = rng.random()
+        if roll < 0.05:
+            event["metadata"] = {}
+        elif roll < 0.08:
+            event["system"] = {}
+        elif roll < 0.10:
+            event["system"] = {"client": None, "location": None, "latitude": None, "longitude": None}
+        elif roll < 0.12:
+            event["updater_id"] = -1
+            del event["created_at"]
+        children = event["child_events"]
+        extra = rng.random()
+        if extra < 0.10:
+            children.append(
+                {
+                    "id": event["id"] + 9,
+                    "via": "Web form",
+                    "via_reference_id": None,
+                    "custom_ticket_fields": {"360041597112": rng.choice(["set_up_app", "refund", None])},
+                    "previous_value": None,
+                    "event_type": "Change",
+                }
+            )
+        elif extra < 0.15:
+            children.append(
+                {
+                    "id": event["id"] + 9,
+                    "via": "API",
+                    "type": rng.choice(["task", "incident"]),
+                    "previous_value": "0",
+                    "event_type": "Change",
+                }
+            )
+        elif extra < 0.18:
+            children.append(
+                {
+                    "id": event["id"] + 9,
+                    "via": "API",
+                    "organization_id": str(rng.randint(1, 9_999)),
+                    "previous_value": None,
+                    "event_type": "Change",
+                }
+            )
+        elif extra < 0.20:
+            children.append({"via": "Web form", "via_reference_id": None, "priority": "high"})
+        for child in children:
+            full = child.get("_full")
+            if full is not None and rng.random() < 0.2:
+                full["via"] = {}
+    return events
 
 
 def main() -> None:

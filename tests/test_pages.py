@@ -54,14 +54,91 @@ def test_oversized_page_of_one_second_steps_past_it() -> None:
     assert result.boundary.ids == set()
 
 
-@pytest.mark.parametrize("size", [0, 2, 3])
-def test_page_repeating_its_start_without_a_burst_is_a_stall(size: int) -> None:
-    page = ExportPage(items(*((i, 50) for i in range(size))), end_time=50, end_of_stream=False)
-    result = plan(page, 50, per_page=3)
-    assert result.next_start is None
-    assert result.stall_error is not None
-    assert "50 (1970-01-01T00:00:50Z)" in result.stall_error
-    assert len(result.records) == size  # what came is still emitted
+def test_full_page_ending_where_it_started_is_probed_once_at_another_size() -> None:
+    page = ExportPage(items(*((i, 50) for i in range(3))), end_time=50, end_of_stream=False)
+    first = plan(page, 50, per_page=3)
+    assert len(first.records) == 3  # what came is emitted before the probe
+    assert (first.next_start, first.next_per_page) == (50, 4)
+    assert first.stall_error is None
+    # The probe is cut at its own size too: an API that never grows a page. Fail, naming the second.
+    probe = ExportPage(items(*((i, 50) for i in range(4))), end_time=50, end_of_stream=False)
+    second = plan(probe, 50, per_page=4, boundary=first.boundary)
+    assert second.next_start is None
+    assert second.stall_error is not None
+    assert "50 (1970-01-01T00:00:50Z)" in second.stall_error
+    assert [r["id"] for r in second.records] == [3]  # the new one; 0-2 were emitted already
+
+
+@pytest.mark.parametrize(("per_page", "probe_size"), [(1, 2), (7, 8), (999, 1000), (1000, 999)])
+def test_probe_size_moves_away_from_the_full_size(per_page: int, probe_size: int) -> None:
+    page = ExportPage(items(*((i, 50) for i in range(per_page))), end_time=50, end_of_stream=False)
+    assert plan(page, 50, per_page=per_page).next_per_page == probe_size
+
+
+def test_a_probe_that_moves_past_the_second_proves_it_whole() -> None:
+    first = plan(ExportPage(items((1, 50), (2, 50)), end_time=50, end_of_stream=False), 50, per_page=2)
+    probe = ExportPage(items((1, 50), (2, 50), (3, 51)), end_time=51, end_of_stream=False)
+    second = plan(probe, 50, per_page=3, boundary=first.boundary)
+    assert [r["id"] for r in second.records] == [3]
+    assert (second.next_start, second.next_per_page, second.stall_error) == (51, None, None)
+
+
+def test_a_probe_that_grows_proves_the_second_whole() -> None:
+    first = plan(ExportPage(items(*((i, 50) for i in range(1000))), end_time=50, end_of_stream=False), 50, 1000)
+    assert first.next_per_page == 999
+    probe = ExportPage(items(*((i, 50) for i in range(1000))), end_time=50, end_of_stream=False)
+    second = plan(probe, 50, per_page=999, boundary=first.boundary)
+    assert second.records == []
+    assert (second.next_start, second.stall_error) == (51, None)
+
+
+@pytest.mark.parametrize("end_of_stream", [None, True])
+def test_nothing_past_start_without_end_of_stream_is_the_end(end_of_stream: bool | None) -> None:
+    # Recorded bodies (and the metric export's published example) have no end_of_stream key.
+    result = plan(ExportPage(items((1, 50), (2, 50)), end_time=50, end_of_stream=end_of_stream), 50, per_page=3)
+    assert (result.next_start, result.stall_error) == (None, None)
+    assert result.records[-1]["end_time"] == 50  # the bookmark stays where the data ends
+
+
+def test_without_end_of_stream_a_page_past_start_goes_on() -> None:
+    result = plan(ExportPage(items((1, 50), (2, 52)), end_time=52, end_of_stream=None), 50, per_page=3)
+    assert result.next_start == 52
+
+
+@pytest.mark.parametrize("end_of_stream", [None, True, False])
+def test_an_empty_page_with_null_end_time_is_a_normal_end(end_of_stream: bool | None) -> None:
+    result = plan(ExportPage([], end_time=None, end_of_stream=end_of_stream), 50)
+    assert (result.next_start, result.stall_error, result.records) == (None, None, [])
+
+
+def test_end_of_stream_false_never_stops_early() -> None:
+    # Not full, nothing past start, but the API says there is more: the second is whole (the
+    # page was not full), so go on one second later.
+    result = plan(ExportPage(items((1, 50)), end_time=50, end_of_stream=False), 50, per_page=3)
+    assert (result.next_start, result.stall_error) == (51, None)
+
+
+def test_an_items_second_is_its_timestamp_else_time_else_created_at() -> None:
+    page = ExportPage(
+        [
+            {"id": 1, "time": "1970-01-01T00:00:52Z"},
+            {"id": 2, "created_at": "1970-01-01T00:00:51Z"},
+            {"id": 3, "timestamp": 50, "time": "1970-01-01T00:00:59Z"},
+        ],
+        end_time=52,
+        end_of_stream=False,
+    )
+    result = plan(page, 50)
+    assert [(r["id"], r["end_time"]) for r in result.records] == [(3, 50), (2, 51), (1, 52)]
+    assert result.boundary == Boundary(52, {1})
+    again = plan(ExportPage([{"id": 1, "time": "1970-01-01T00:00:52Z"}], 52, True), 52, boundary=result.boundary)
+    assert again.records == []  # a `time`-only item of the boundary second is not emitted twice
+
+
+def test_an_item_without_id_stops_the_export_naming_the_page() -> None:
+    page = ExportPage([{"id": 1, "timestamp": 50}, {"timestamp": 50}], end_time=50, end_of_stream=False)
+    with pytest.raises(TapError, match=r"without an 'id' \(item 2 of 2\) on the page for start_time=50 "):
+        plan(page, 50)
 
 
 def test_end_of_stream_ends_even_with_next_page_present() -> None:
@@ -86,7 +163,7 @@ def test_items_outside_the_window_are_clamped_so_stamps_never_decrease() -> None
     stamps = [r["end_time"] for r in result.records]
     assert stamps == sorted(stamps)
     assert all(10 <= s <= 30 for s in stamps)
-    assert result.boundary.ids == {3}  # ts 99 >= next start 30: may come again
+    assert result.boundary.ids == {2, 3}  # 99 >= next start 30, and 2 has no second: may come again
 
 
 def test_end_time_before_start_is_refused() -> None:

@@ -60,7 +60,7 @@ def test_interrupted_backfill_resumes_without_loss(sim: Simulator, tmp_path: Pat
         remaining = len({e["id"] for e in events} - seen)
         run = run_until_signal(tmp_path, config, state, sig, rng.randint(1, max(1, remaining - 1)))
         if sig == signal.SIGTERM:
-            assert run.returncode == 0, run.stderr  # the SDK writes STATE and exits cleanly
+            assert run.returncode == 128 + sig, run.stderr  # STATE written, and the kill shows
         re_read = [i for i in run.ids if i in seen]
         largest_page = max(r.count for r in sim.export_requests())
         assert len(re_read) <= largest_page, "a resume re-read more than about a page"
