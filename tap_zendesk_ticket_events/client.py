@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import sys
 import time
 import weakref
+from decimal import Decimal
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
@@ -61,6 +63,7 @@ AUTH_LABELS = {
 RECENT_SECONDS = 61
 
 _decoder = msgspec.json.Decoder()
+_NUMBER = re.compile(r"\d+(\.\d*)?")
 
 #: A page request: its start_time, and the page size of a probe (None: the current size).
 PageToken = tuple[int, "int | None"]
@@ -180,23 +183,17 @@ class ZendeskExportStream(RESTStream[PageToken]):
     def bookmark(self, context: Context | None) -> int | None:
         """The saved bookmark (epoch seconds), None before the first run; refuse garbage.
 
-        An epoch integer, a digit string or an ISO date-time (carried over from another tap,
-        or set by hand with ``meltano state set``) are all accepted, and the state is rewritten
-        with the integer before the SDK compares it with any record's: a string there would
-        make that comparison crash, and every STATE the tap writes holds an integer.
+        The tap normalised the state when it loaded it (see ``epoch_of_bookmark``); what is
+        left here is either an integer or something no reading makes sense of.
         """
-        state = self.get_context_state(context)
-        value = state.get("replication_key_value")
-        bookmark = _epoch(value)
+        value = self.get_context_state(context).get("replication_key_value")
+        bookmark = epoch_of_bookmark(value)
         if bookmark is None and value not in (None, ""):
             msg = (
                 f"The state's bookmark for '{self.name}' is neither epoch seconds nor a date-time: "
                 f"{str(value)[:40]!r}; fix or clear the state."
             )
             raise TapError(msg)
-        if bookmark is not None and value != bookmark:
-            state["replication_key_value"] = bookmark
-            state["replication_key"] = REPLICATION_KEY
         return bookmark
 
     def compare_start_date(self, value: str, start_date_value: str) -> str:  # noqa: ARG002
@@ -403,19 +400,25 @@ class ZendeskExportStream(RESTStream[PageToken]):
         return int(params["start_time"][0]), int(params["per_page"][0])
 
 
-def _epoch(value: object) -> int | None:
-    """Epoch seconds of a bookmark in any reasonable form; None when it is none of them."""
+def epoch_of_bookmark(value: object) -> int | None:
+    """Epoch seconds of a bookmark in any reasonable form; None when it is none of them.
+
+    An epoch number (the SDK reads JSON numbers with a fraction as Decimal), a string of one,
+    or an ISO date-time: carried over from another tap, or set by hand with ``meltano state
+    set``. The tap writes only integers.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, float) and math.isfinite(value):
-        return math.floor(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, str) and value:
-        return epoch_of_iso(value)
-    return None
+    if isinstance(value, (float, Decimal)):
+        return math.floor(value) if math.isfinite(value) else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if _NUMBER.fullmatch(text):
+        return math.floor(Decimal(text))
+    return epoch_of_iso(text)
 
 
 def _timed_out(exc: BaseException) -> bool:

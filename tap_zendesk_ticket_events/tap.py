@@ -16,6 +16,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.singerlib import Message, SingerMessageType
 
+from tap_zendesk_ticket_events.client import epoch_of_bookmark
 from tap_zendesk_ticket_events.errors import TapError
 from tap_zendesk_ticket_events.settings import Settings
 from tap_zendesk_ticket_events.streams import TicketEventsStream, TicketMetricEventsStream
@@ -185,6 +186,25 @@ class TapZendeskTicketEvents(Tap):
     def settings(self) -> Settings:
         """The configuration checked as a whole, parsed once for every stream."""
         return Settings.from_config(self.config)
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Refuse a state that is no Singer state, and turn every bookmark into epoch seconds.
+
+        Normalised here, before the SDK writes its first STATE or compares a bookmark with a
+        record's value: a date-time string there would crash that comparison mid-run.
+        """
+        bookmarks = state.get("bookmarks", {}) if isinstance(state, dict) else None
+        if not isinstance(bookmarks, dict) or not all(isinstance(entry, dict) for entry in bookmarks.values()):
+            msg = (
+                "The state is not a Singer state: 'bookmarks' must map each stream to an object such as "
+                '{"replication_key": "end_time", "replication_key_value": 1700000000}; fix or clear the state.'
+            )
+            raise TapError(msg)
+        super().load_state(state)
+        for entry in self.state.get("bookmarks", {}).values():
+            epoch = epoch_of_bookmark(entry.get("replication_key_value"))
+            if epoch is not None:
+                entry["replication_key_value"] = epoch
 
     @cached_property
     def throttle(self) -> Throttle:

@@ -260,7 +260,7 @@ class Simulator:
 
     def set_events(self, events: list[dict[str, Any]]) -> None:
         with self.lock:
-            self.events = sorted(events, key=lambda e: (event_second(e), e["id"]))
+            self.events = sorted(events, key=lambda e: (event_second(e), e.get("id") or 0))
             self._timestamps = [event_second(e) for e in self.events]
             self._payloads.clear()
 
