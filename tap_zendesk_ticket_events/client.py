@@ -117,8 +117,6 @@ class ZendeskExportStream(RESTStream[PageToken]):
     """Base for ``GET /api/v2/incremental/<records_key>`` time-based exports."""
 
     records_key: str
-    sideloads_comments = False
-    """True where ``include=comment_events`` applies (the ticket events export only)."""
     replication_key = REPLICATION_KEY
     is_sorted = True
     allow_redirects = False  # a redirect could carry credentials to another host
@@ -210,9 +208,13 @@ class ZendeskExportStream(RESTStream[PageToken]):
     def get_url_params(self, context: Context | None, next_page_token: PageToken | None) -> dict[str, Any]:  # noqa: ARG002
         start = self._first_start_time if next_page_token is None else next_page_token[0]
         params: dict[str, Any] = {"start_time": start, "per_page": self._per_page()}
-        if self.sideloads_comments and self.settings.include_comment_events:
+        if self.sideload_comments():
             params["include"] = "comment_events"
         return params
+
+    def sideload_comments(self) -> bool:
+        """Whether to send ``include=comment_events``: only the ticket events export takes it."""
+        return False
 
     def _per_page(self) -> int:
         """The probe's size while a full second is re-asked, else the adaptive page size."""
@@ -347,8 +349,14 @@ class ZendeskExportStream(RESTStream[PageToken]):
         yield from plan.records
         # Resumed only after the SDK wrote and counted the page's last record.
         if plan.records:
-            self._write_state_message()  # a STATE per page: a killed backfill loses at most a page
             reached = plan.records[-1][REPLICATION_KEY]
+            if not self.selected:
+                # The SDK advances the bookmark of selected streams only; a stream that runs for
+                # its derived streams alone (ticket_field_history, ...) keeps its bookmark too.
+                self._increment_stream_state(plan.records[-1])
+            # A STATE per page: a killed backfill loses at most a page. Written through the tap's
+            # state writer: the SDK's own per-stream writer skips a stream that wrote no RECORD.
+            self._tap.state_writer.write_state(self.tap_state)
         else:
             reached = plan.next_start if plan.next_start is not None else start_time
         self.progress.page(len(plan.records), plan.duplicates, reached, finished=plan.next_start is None)

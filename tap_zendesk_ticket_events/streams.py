@@ -1,16 +1,26 @@
-"""The streams of the tap: one class per Zendesk incremental export endpoint."""
+"""The streams of the tap.
+
+One class per Zendesk incremental export endpoint, and two streams derived from the ticket
+events pages with no request of their own.
+"""
 
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from singer_sdk import Stream
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 
+from tap_zendesk_ticket_events import derived
 from tap_zendesk_ticket_events.client import ZendeskExportStream
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from singer_sdk.helpers.types import Context
 
 SCHEMAS = SchemaDirectory(resources.files(__package__) / "schemas")
@@ -23,16 +33,41 @@ class TicketEventsStream(ZendeskExportStream):
     path = "/api/v2/incremental/ticket_events.json"
     records_key = "ticket_events"
     schema = StreamSchema(SCHEMAS)
-    sideloads_comments = True
     _via_object_logged = False
 
-    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:  # noqa: ARG002
-        """Keep top-level ``via`` a string, as the schema declares and strict loaders need.
+    @cached_property
+    def derived_streams(self) -> list[DerivedStream]:
+        """The selected streams made from this stream's events (the SDK's children of it)."""
+        return [child for child in self.child_streams if isinstance(child, DerivedStream) and child.selected]
 
-        Every recorded event has a display string there; an object (seen only inside
+    def sideload_comments(self) -> bool:
+        """Full comments when asked for, and whenever ``ticket_comments`` needs them."""
+        return self.settings.include_comment_events or any(
+            isinstance(child, TicketCommentsStream) for child in self.derived_streams
+        )
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Announce the derived streams (their SCHEMA first), then export as every stream does."""
+        for child in self.derived_streams:
+            child.write_schema()
+        if not self.settings.include_comment_events and self.sideload_comments():
+            self.logger.info(
+                "%s: ticket_comments is selected, so comments are sideloaded (include=comment_events).", self.name
+            )
+        yield from super().get_records(context)
+
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:  # noqa: ARG002
+        """Write the event's derived rows, and keep top-level ``via`` a string.
+
+        The derived rows are written here, before the event itself and so before any STATE
+        that covers it, whether or not ``ticket_events`` is selected.
+
+        Every recorded event has a display string in ``via``; an object (seen only inside
         sideloaded comments) would make PipelineWise-family targets fail on the column type,
         so it is sent as its JSON text, and said once per run.
         """
+        for child in self.derived_streams:
+            child.write_rows(row)
         via = row.get("via")
         if via is not None and not isinstance(via, str):
             row["via"] = json.dumps(via, separators=(",", ":"), ensure_ascii=False)
@@ -42,6 +77,13 @@ class TicketEventsStream(ZendeskExportStream):
                     "An event's top-level 'via' is an object; it is emitted as JSON text (event %s).", row.get("id")
                 )
         return row
+
+    def generate_child_contexts(self, record: dict[str, Any], context: Context | None) -> Iterable[Context | None]:  # noqa: ARG002
+        """None: derived rows are written from ``post_process``, never by a sync per event.
+
+        The SDK's child sync would run once per event (a SCHEMA, a log line and a STATE each).
+        """
+        return ()
 
 
 class TicketMetricEventsStream(ZendeskExportStream):
@@ -55,3 +97,46 @@ class TicketMetricEventsStream(ZendeskExportStream):
     path = "/api/v2/incremental/ticket_metric_events.json"
     records_key = "ticket_metric_events"
     schema = StreamSchema(SCHEMAS)
+
+
+class DerivedStream(Stream):
+    """Rows made from each ticket event, written while ``ticket_events`` reads its pages.
+
+    A child of ``ticket_events`` to the SDK, so that selecting it alone makes the export run
+    (without writing ``ticket_events`` records); the export's bookmark stays the one resume
+    point for all three streams. Not selected by default.
+    """
+
+    parent_stream_type = TicketEventsStream
+    selected_by_default = False
+    state_partitioning_keys: ClassVar[list[str]] = []
+    primary_keys: ClassVar[list[str]] = ["id"]
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # rows are built from JSON types
+    derive: ClassVar[Callable[[dict[str, Any]], list[dict[str, Any]]]]
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:  # noqa: ARG002
+        """Nothing of its own: ``ticket_events`` writes this stream's rows."""
+        return ()
+
+    def write_schema(self) -> None:
+        self._write_schema_message()
+
+    def write_rows(self, event: dict[str, Any]) -> None:
+        for row in type(self).derive(event):
+            self._write_record_message(row)
+
+
+class TicketFieldHistoryStream(DerivedStream):
+    """One row per field a ``Create`` or ``Change`` child event sets (see ``derived.field_history``)."""
+
+    name = "ticket_field_history"
+    schema = StreamSchema(SCHEMAS)
+    derive = derived.field_history
+
+
+class TicketCommentsStream(DerivedStream):
+    """One row per sideloaded comment (see ``derived.comments``)."""
+
+    name = "ticket_comments"
+    schema = StreamSchema(SCHEMAS)
+    derive = derived.comments

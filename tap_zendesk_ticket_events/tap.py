@@ -19,7 +19,12 @@ from singer_sdk.singerlib import Message, SingerMessageType
 from tap_zendesk_ticket_events.client import epoch_of_bookmark
 from tap_zendesk_ticket_events.errors import TapError
 from tap_zendesk_ticket_events.settings import Settings
-from tap_zendesk_ticket_events.streams import TicketEventsStream, TicketMetricEventsStream
+from tap_zendesk_ticket_events.streams import (
+    TicketCommentsStream,
+    TicketEventsStream,
+    TicketFieldHistoryStream,
+    TicketMetricEventsStream,
+)
 from tap_zendesk_ticket_events.throttle import Throttle
 
 if TYPE_CHECKING:
@@ -212,7 +217,12 @@ class TapZendeskTicketEvents(Tap):
         return Throttle(self.settings.max_requests_per_minute, log=self.logger)
 
     def discover_streams(self) -> list[Stream]:
-        return [TicketEventsStream(self), TicketMetricEventsStream(self)]
+        return [
+            TicketEventsStream(self),
+            TicketMetricEventsStream(self),
+            TicketFieldHistoryStream(self),
+            TicketCommentsStream(self),
+        ]
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """Write the last safe STATE, as the SDK does, then exit as killed, not as a success.

@@ -34,7 +34,10 @@ class TapRun:
     messages: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.messages = [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+        lines = self.stdout.split("\n")
+        # A line without its newline was cut by a kill (SIGKILL loses what was buffered): what
+        # a target would have read, and dropped, of that run.
+        self.messages = [json.loads(line) for line in lines[:-1] if line.strip()]
 
     @property
     def records(self) -> list[dict[str, Any]]:

@@ -770,7 +770,7 @@ def make_recorded_events(count: int, *, seed: int = 5, **kwargs: Any) -> list[di
     """``make_events`` reshaped into every variation recorded from live accounts (API notes).
 
     Documented-sample (metric-shaped) items lose ``timestamp`` and keep only ``time``; some
-    events carry ``metadata: {}``, ``system: {}`` or null system fields, ``updater_id: -1``
+    events are a ticket's creation (``Create`` children); some events carry ``metadata: {}``, ``system: {}`` or null system fields, ``updater_id: -1``
     without ``created_at``; children include ``custom_ticket_fields``, ``previous_value: "0"``,
     a string ``organization_id``, and a child with neither ``id`` nor ``event_type``; sideloaded
     comments may have ``via: {}``.
@@ -792,6 +792,30 @@ def make_recorded_events(count: int, *, seed: int = 5, **kwargs: Any) -> list[di
             event["updater_id"] = -1
             del event["created_at"]
         children = event["child_events"]
+        if rng.random() < 0.1:  # a ticket's creation: Create children, one per field set
+            children[:0] = [
+                {
+                    "id": event["id"] + 6,
+                    "via": "Web form",
+                    "via_reference_id": None,
+                    "subject": "Printer on fire",
+                    "event_type": "Create",
+                },
+                {
+                    "id": event["id"] + 7,
+                    "via": "Web form",
+                    "via_reference_id": None,
+                    "status": "new",
+                    "event_type": "Create",
+                },
+                {
+                    "id": event["id"] + 8,
+                    "via": "Web form",
+                    "via_reference_id": None,
+                    "priority": rng.choice(["low", "normal", "high", None]),
+                    "event_type": "Create",
+                },
+            ]
         extra = rng.random()
         if extra < 0.10:
             children.append(
@@ -825,7 +849,10 @@ def make_recorded_events(count: int, *, seed: int = 5, **kwargs: Any) -> list[di
                 }
             )
         elif extra < 0.20:
-            children.append({"via": "Web form", "via_reference_id": None, "priority": "high"})
+            child = {"via": "Web form", "via_reference_id": None, "priority": "high"}
+            if rng.random() < 0.5:  # a change without an id of its own
+                child.update(previous_value="normal", event_type="Change")
+            children.append(child)
         for child in children:
             full = child.get("_full")
             if full is not None and rng.random() < 0.2:

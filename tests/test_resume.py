@@ -18,12 +18,17 @@ pytestmark = pytest.mark.slow
 
 
 def run_until_signal(
-    tmp_path: Path, config: dict[str, Any], state: dict[str, Any] | None, sig: int, after_records: int
+    tmp_path: Path,
+    config: dict[str, Any],
+    state: dict[str, Any] | None,
+    sig: int,
+    after_records: int,
+    extra_args: tuple[str, ...] = (),
 ) -> TapRun:
-    """Start the tap, send ``sig`` once it has written ``after_records`` records, and keep
-    everything it wrote (a target would have read the pipe to its end)."""
+    """Start the tap, send ``sig`` once it has written ``after_records`` records (of any
+    stream), and keep everything it wrote (a target would have read the pipe to its end)."""
     (tmp_path / "config.json").write_text(json.dumps(config))
-    args = [*tap_command(), "--config", str(tmp_path / "config.json")]
+    args = [*tap_command(), "--config", str(tmp_path / "config.json"), *extra_args]
     if state is not None:
         (tmp_path / "state.json").write_text(json.dumps(state))
         args += ["--state", str(tmp_path / "state.json")]

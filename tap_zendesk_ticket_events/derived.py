@@ -1,0 +1,134 @@
+"""Flat records derived from one ticket event: its field changes and its comments.
+
+The answers people want from ticket events ("how long was this ticket pending", "who raised the
+priority", "every public reply") sit inside ``child_events``; these functions lay them out as
+rows, so that one SQL line answers them. Pure functions of one event: the streams that emit
+them read no page of their own (see ``streams.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tap_zendesk_ticket_events.pages import iso
+
+#: Child event kinds that set fields.
+FIELD_CHANGE_KINDS = ("Create", "Change")
+#: Keys of a child event that describe the child, not a ticket field. ``type`` is one of them
+#: only when it repeats the child's kind (the audits API's ``type: "Change"``); otherwise it is
+#: the ticket's type (``question``, ``incident``, ...). ``added_tags`` and ``removed_tags``
+#: have columns of their own.
+ENVELOPE_KEYS = frozenset(
+    {"id", "via", "via_reference_id", "event_type", "previous_value", "added_tags", "removed_tags"}
+)
+
+
+def as_text(value: Any) -> str | None:
+    """A field's value as text: strings as they are, anything else as compact JSON text."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def changed_at(event: dict[str, Any]) -> str | None:
+    """When the event happened: its ``created_at``, else its ``timestamp`` as a date-time."""
+    created = event.get("created_at")
+    if isinstance(created, str) and created:
+        return created
+    timestamp = event.get("timestamp")
+    if isinstance(timestamp, int) and not isinstance(timestamp, bool):
+        return iso(timestamp)
+    return None
+
+
+def field_history(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per field that a ``Create`` or ``Change`` child event of ``event`` sets.
+
+    Custom fields are ``custom_field_<id>`` whichever shape they came in (such a key, or
+    ``custom_ticket_fields: {"<id>": value}``). The row ``id`` joins the event id, the child's
+    id (or its position among the children, when Zendesk sent no id) and the field: stable
+    across runs, so that an upserting target keeps one row when a resumed run reads a boundary
+    second again.
+    """
+    rows: list[dict[str, Any]] = []
+    children = event.get("child_events")
+    if not isinstance(children, list):
+        return rows
+    event_id = event.get("id")
+    when = changed_at(event)
+    for position, child in enumerate(children):
+        kind = child.get("event_type") if isinstance(child, dict) else None
+        if kind not in FIELD_CHANGE_KINDS:
+            continue
+        child_id = child.get("id")
+        child_key = str(child_id) if child_id is not None else f"#{position}"
+        previous = None if kind == "Create" else as_text(child.get("previous_value"))
+        tags_added = as_text(child["added_tags"]) if "added_tags" in child else None
+        tags_removed = as_text(child["removed_tags"]) if "removed_tags" in child else None
+        for field, value in _fields(child, kind):
+            is_tags = field == "tags"
+            rows.append(
+                {
+                    "id": f"{event_id}:{child_key}:{field}",
+                    "event_id": event_id,
+                    "child_event_id": child_id,
+                    "ticket_id": event.get("ticket_id"),
+                    "updater_id": event.get("updater_id"),
+                    "field": field,
+                    "value": as_text(value),
+                    "previous_value": previous,
+                    "change_type": kind,
+                    "changed_at": when,
+                    "via": as_text(child.get("via")),
+                    "added_tags": tags_added if is_tags else None,
+                    "removed_tags": tags_removed if is_tags else None,
+                }
+            )
+    return rows
+
+
+def _fields(child: dict[str, Any], kind: str) -> list[tuple[str, Any]]:
+    """The (field, value) pairs a child event sets."""
+    pairs: list[tuple[str, Any]] = []
+    for key, value in child.items():
+        if key in ENVELOPE_KEYS or (key == "type" and value == kind):
+            continue
+        if key == "custom_ticket_fields" and isinstance(value, dict):
+            pairs.extend((f"custom_field_{field_id}", field_value) for field_id, field_value in value.items())
+        else:
+            pairs.append((key, value))
+    return pairs
+
+
+def comments(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per sideloaded comment child event (``include=comment_events``) of ``event``.
+
+    A comment that was not sideloaded carries only ``comment_present``/``comment_public``
+    flags and no id of its own, so it makes no row.
+    """
+    rows: list[dict[str, Any]] = []
+    children = event.get("child_events")
+    if not isinstance(children, list):
+        return rows
+    for child in children:
+        if not isinstance(child, dict) or child.get("event_type") != "Comment" or child.get("id") is None:
+            continue
+        if "body" not in child and "plain_body" not in child:
+            continue
+        rows.append(
+            {
+                "id": child["id"],
+                "ticket_id": event.get("ticket_id"),
+                "event_id": event.get("id"),
+                "author_id": child.get("author_id"),
+                "public": child.get("public"),
+                "body": child.get("body"),
+                "html_body": child.get("html_body"),
+                "plain_body": child.get("plain_body"),
+                "attachments": child.get("attachments"),
+                "via": as_text(child.get("via")),
+                "created_at": child.get("created_at") or changed_at(event),
+            }
+        )
+    return rows
