@@ -9,6 +9,7 @@ Run it alone with `python3 tasks.py pytest -m postgres`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,8 @@ import pytest
 import yaml
 
 from tests.conftest import START_DATE, assert_no_secret, tap_command
-from tests.simulator import API_TOKEN, EMAIL, Simulator, SimulatorServer, make_events
+from tests.simulator import API_TOKEN, EMAIL, Simulator, SimulatorServer, event_second, make_recorded_events
+from tests.test_derived import expected_comments, expected_history
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"
@@ -169,8 +172,9 @@ def assert_nested_fields_are_jsonb(schema: str, events: list[dict[str, Any]]) ->
 def test_meltano_run_into_postgres_then_resume_from_saved_state(tmp_path: Path, pg_schema: str) -> None:
     project = tmp_path / "project"
     shutil.copytree(ROOT, project, ignore=NOT_COPIED)
+    select_derived_streams(project)
     sim = Simulator()
-    first = make_events(1500, start=1_700_000_000, seed=31)
+    first = make_recorded_events(1500, start=1_700_000_000, seed=31)
     sim.set_events(first)
     server = SimulatorServer(sim).start()
     try:
@@ -180,11 +184,11 @@ def test_meltano_run_into_postgres_then_resume_from_saved_state(tmp_path: Path, 
         meltano(project, env, "run", "tap-zendesk-ticket-events", "target-postgres")
         assert_one_row_per_event(pg_schema, first)
         bookmark = saved_bookmark(project, env)
-        assert bookmark == max(e["timestamp"] for e in first)
+        assert bookmark == max(event_second(e) for e in first)
 
         # New events, the first of them in the bookmark's own second: the second run must ask
         # for exactly that second on, catch them all, and upsert the re-read ones.
-        second = make_events(500, start=bookmark, first_id=max(e["id"] for e in first) + 11, seed=32)
+        second = make_recorded_events(500, start=bookmark, first_id=max(e["id"] for e in first) + 11, seed=32)
         sim.add_events(second)
         seen = len(sim.export_requests())
         meltano(project, env, "run", "tap-zendesk-ticket-events", "target-postgres")
@@ -192,11 +196,101 @@ def test_meltano_run_into_postgres_then_resume_from_saved_state(tmp_path: Path, 
         assert resumed, "the second run sent no request"
         assert resumed[0].params["start_time"] == str(bookmark)
         assert_one_row_per_event(pg_schema, first + second)
-        assert saved_bookmark(project, env) == max(e["timestamp"] for e in second)
+        assert saved_bookmark(project, env) == max(event_second(e) for e in second)
 
         assert_nested_fields_are_jsonb(pg_schema, first + second)
+        assert_derived_tables(pg_schema, first + second)
+        assert_readme_questions_answer_right(pg_schema, first + second)
     finally:
         server.stop()
+
+
+def select_derived_streams(project: Path) -> None:
+    """Select the derived streams too, as the comment in meltano.yml shows a user."""
+    path = project / "meltano.yml"
+    text = path.read_text()
+    for stream in ("ticket_field_history", "ticket_comments"):
+        assert f"    # - {stream}.*\n" in text, f"meltano.yml no longer shows how to select {stream}"
+        text = text.replace(f"    # - {stream}.*\n", f"    - {stream}.*\n")
+    path.write_text(text)
+
+
+def assert_derived_tables(schema: str, events: list[dict[str, Any]]) -> None:
+    """One row per derived key, with the values the simulator's events imply."""
+    history = expected_history(events)
+    rows = psql(f'select id, value, previous_value from "{schema}".ticket_field_history').splitlines()
+    landed = {line.split("|")[0]: line for line in rows}
+    assert len(rows) == len(landed) == len(history), "a field change has no row, or more than one"
+    for key, row in history.items():
+        assert landed[key] == "|".join([key, row["value"] or "", row["previous_value"] or ""])
+    comments = expected_comments(events)
+    ids = [int(i) for i in psql(f'select id from "{schema}".ticket_comments').split()]
+    assert sorted(ids) == sorted(comments)
+
+
+def readme_questions() -> dict[str, str]:
+    """The README's "Questions you can answer" queries, by name."""
+    text = (ROOT / "README.md").read_text()
+    return dict(re.findall(r"```sql\n-- question: ([\w-]+)\n(.*?)```", text, flags=re.DOTALL))
+
+
+def epoch(text: str) -> int:
+    return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
+
+
+def answers(events: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """What each README question must answer, worked out from the events the simulator served."""
+    history = sorted(expected_history(events).values(), key=lambda r: (r["changed_at"], r["event_id"], r["id"]))
+    by_ticket: dict[int, list[dict[str, Any]]] = {}
+    for row in history:
+        by_ticket.setdefault(row["ticket_id"], []).append(row)
+    in_status: dict[tuple[int, str], int] = {}
+    latest: dict[int, str] = {}
+    raised = []
+    order = ["low", "normal", "high", "urgent"]
+    for ticket, rows in by_ticket.items():
+        statuses = [r for r in rows if r["field"] == "status"]
+        for now, after in itertools.pairwise(statuses):
+            key = (ticket, now["value"])
+            in_status[key] = in_status.get(key, 0) + epoch(after["changed_at"]) - epoch(now["changed_at"])
+        custom = [r for r in rows if r["field"] == "custom_field_360041597112"]
+        if custom:
+            latest[ticket] = custom[-1]["value"] or ""
+        for r in rows:
+            rank = order.index(r["value"]) + 1 if r["value"] in order else None
+            before = order.index(r["previous_value"]) + 1 if r["previous_value"] in order else 0
+            if r["field"] == "priority" and r["change_type"] == "Change" and rank is not None and rank > before:
+                raised.append(r)
+    comments = sorted(expected_comments(events).values(), key=lambda c: (c["created_at"], c["id"]))
+    opener: dict[int, int] = {}
+    replies: dict[int, dict[str, Any]] = {}
+    for c in comments:
+        opener.setdefault(c["ticket_id"], c["author_id"])
+        if c["public"] and c["author_id"] != opener[c["ticket_id"]]:
+            replies.setdefault(c["ticket_id"], c)
+    return {
+        "time-in-status": sorted(f"{t}|{s}|{n}" for (t, s), n in in_status.items()),
+        "latest-custom-field": sorted(f"{t}|{v}" for t, v in latest.items()),
+        "priority-raised": sorted(
+            f"{r['ticket_id']}|{r['updater_id']}|{r['changed_at'].replace('T', ' ').rstrip('Z')}|"
+            f"{r['previous_value'] or ''}|{r['value']}"
+            for r in raised
+        ),
+        "first-public-reply": sorted(
+            f"{c['ticket_id']}|{c['id']}|{c['author_id']}|{c['created_at'].replace('T', ' ').rstrip('Z')}"
+            for c in replies.values()
+        ),
+    }
+
+
+def assert_readme_questions_answer_right(schema: str, events: list[dict[str, Any]]) -> None:
+    questions = readme_questions()
+    expected = answers(events)
+    assert set(questions) == set(expected), "the README's questions changed: update answers()"
+    for name, sql in questions.items():
+        got = psql(f'set search_path to "{schema}"; {sql}').splitlines()
+        assert expected[name], f"the test data gives question {name!r} nothing to find"
+        assert sorted(got) == expected[name], f"README question {name!r} answered wrong"
 
 
 def meltano_yml_plugin(name: str) -> dict[str, Any]:
