@@ -9,6 +9,9 @@
    an exact Retry-After).
 3. Peak RSS of the tap at a small and a large export.
 4. Requests per 1,000 events at the default page size, and whether any request repeated.
+5. The derived streams: events/s with ticket_events, ticket_field_history and ticket_comments
+   all selected against ticket_events alone (both sideloading comments), over events in the
+   recorded shapes, and the peak RSS with all three at a small and a large export.
 
 Nothing here asserts: it prints figures for people to read. Runs take a few minutes, most of
 it the rate-limit part, which must wait out real minutes.
@@ -29,7 +32,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.simulator import API_TOKEN, EMAIL, Simulator, SimulatorServer, make_events  # noqa: E402
+from tests.simulator import (  # noqa: E402
+    API_TOKEN,
+    EMAIL,
+    Simulator,
+    SimulatorServer,
+    make_events,
+    make_recorded_events,
+)
 
 START = 1_700_000_000
 TAP = [sys.executable, "-m", "tap_zendesk_ticket_events"]
@@ -95,6 +105,51 @@ def throughput(workdir: Path, count: int, comments: bool, rounds: int) -> dict[s
             "repeated": sum(n - 1 for n in keys.values()),
             "events": count,
         }
+    finally:
+        server.stop()
+
+
+def catalog_selecting(workdir: Path, config_args: list[str], *streams: str) -> list[str]:
+    """``--catalog`` arguments selecting exactly ``streams``, from the tap's own discovery."""
+    out = subprocess.run([*TAP, *config_args, "--discover"], capture_output=True, text=True, check=True)
+    catalog = json.loads(out.stdout)
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] in streams
+    path = workdir / f"catalog-{'-'.join(streams)}.json"
+    path.write_text(json.dumps(catalog))
+    return ["--catalog", str(path)]
+
+
+DERIVED = ("ticket_events", "ticket_field_history", "ticket_comments")
+
+
+def derived_throughput(workdir: Path, count: int, rounds: int) -> dict[str, Any]:
+    sim = Simulator()
+    sim.set_events(make_recorded_events(count, start=START))
+    server = SimulatorServer(sim).start()
+    try:
+        config = tap_config(workdir, sim, include_comment_events=True)
+        alone = [*TAP, *config, *catalog_selecting(workdir, config, "ticket_events")]
+        every = [*TAP, *config, *catalog_selecting(workdir, config, *DERIVED)]
+        measure(alone, workdir)  # warm the simulator's page cache
+        alone_walls, every_walls = [], []
+        for _ in range(rounds):
+            alone_walls.append(measure(alone, workdir)["wall"])
+            every_walls.append(measure(every, workdir)["wall"])
+        return {"alone": count / min(alone_walls), "all": count / min(every_walls)}
+    finally:
+        server.stop()
+
+
+def derived_rss(workdir: Path, count: int) -> float:
+    sim = Simulator()
+    sim.set_events(make_recorded_events(count, start=START))
+    server = SimulatorServer(sim).start()
+    try:
+        config = tap_config(workdir, sim)
+        return float(measure([*TAP, *config, *catalog_selecting(workdir, config, *DERIVED)], workdir)["rss"]) / 1024
     finally:
         server.stop()
 
@@ -173,6 +228,10 @@ def main() -> None:
         print(f"  throughput with comments: {with_comments['tap']:,.0f} vs {with_comments['pass']:,.0f}", flush=True)
         rss_small, rss_large = peak_rss(workdir, small), peak_rss(workdir, large)
         print(f"  peak RSS: {rss_small:.0f} MiB / {rss_large:.0f} MiB", flush=True)
+        derived = derived_throughput(workdir, big, rounds)
+        print(f"  all three streams: {derived['all']:,.0f} vs ticket_events alone {derived['alone']:,.0f}", flush=True)
+        derived_small, derived_large = derived_rss(workdir, small), derived_rss(workdir, large)
+        print(f"  peak RSS, all three streams: {derived_small:.0f} MiB / {derived_large:.0f} MiB", flush=True)
         alone = rate_floor(workdir, per_minute, pages, other_client=0)
         print(f"  rate floor alone: {alone}", flush=True)
         shared = rate_floor(workdir, per_minute, pages, other_client=per_minute // 2)
@@ -223,6 +282,18 @@ def main() -> None:
             "1 + final",
         ),
         ("Requests repeated without a failure", str(plain["repeated"] + with_comments["repeated"]), "", "0"),
+        (
+            "Derived streams: events/s, all three selected / ticket_events alone",
+            f"{derived['all']:,.0f} / {derived['alone']:,.0f}",
+            f"{derived['all'] / derived['alone']:.2f}x",
+            ">= 0.50x",
+        ),
+        (
+            f"Peak RSS, all three streams: {small:,} vs {large:,} events",
+            f"{derived_small:.0f} MiB / {derived_large:.0f} MiB",
+            f"{derived_large / derived_small:.2f}x",
+            "<= 1.20x",
+        ),
     ]
     print()
     print("| Measure | Figures | Ratio | Target |")
