@@ -14,7 +14,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.singerlib import Message, SingerMessageType
 
 from tap_zendesk_ticket_events.errors import TapError
-from tap_zendesk_ticket_events.settings import Settings
+from tap_zendesk_ticket_events.settings import DEFAULTS, MAX_PAGE_SIZE, Settings
 from tap_zendesk_ticket_events.streams import TicketEventsStream, TicketMetricEventsStream
 from tap_zendesk_ticket_events.throttle import Throttle
 
@@ -55,7 +55,7 @@ class TapZendeskTicketEvents(Tap):
     config_jsonschema = th.PropertiesList(
         th.Property(
             "subdomain",
-            th.StringType(pattern=r"^[a-z0-9][a-z0-9-]*$"),
+            th.StringType,  # no pattern: settings.base_url explains a bad subdomain better than a regex
             description="Zendesk subdomain: 'acme' for https://acme.zendesk.com. Required unless api_url is set.",
         ),
         th.Property(
@@ -134,19 +134,19 @@ class TapZendeskTicketEvents(Tap):
         th.Property(
             "include_comment_events",
             th.BooleanType,
-            default=False,
+            default=DEFAULTS["include_comment_events"],
             description="Sideload full comments into child_events (include=comment_events).",
         ),
         th.Property(
             "page_size",
-            th.IntegerType(minimum=1, maximum=1000),
-            default=1000,
-            description="Events per page (per_page), 1-1000. Zendesk grows a page to hold a whole second.",
+            th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE),
+            default=DEFAULTS["page_size"],
+            description=f"Events per page (per_page), 1-{MAX_PAGE_SIZE}. Zendesk grows a page to hold a whole second.",
         ),
         th.Property(
             "max_requests_per_minute",
             th.IntegerType(minimum=1),
-            default=10,
+            default=DEFAULTS["max_requests_per_minute"],
             description=(
                 "Request budget per minute (sliding window): 10 for incremental exports, 30 with "
                 "the High Volume add-on. Lower it when other integrations share the account's budget."
@@ -155,13 +155,13 @@ class TapZendeskTicketEvents(Tap):
         th.Property(
             "request_timeout",
             th.IntegerType(minimum=1),
-            default=300,
+            default=DEFAULTS["request_timeout"],
             description="Seconds to wait for one response before retrying it.",
         ),
         th.Property(
             "progress_interval",
             th.IntegerType(minimum=0),
-            default=0,
+            default=DEFAULTS["progress_interval"],
             description=(
                 "Seconds between per-page progress lines (0: one line per page). Start and summary "
                 "lines are always written."
