@@ -186,9 +186,15 @@ def oauth_token_store(config: Mapping[str, Any], url: str) -> Path:
 
 
 def base_url(config: Mapping[str, Any]) -> str:
-    """``https://{subdomain}.zendesk.com``, or ``api_url`` when set (http only on loopback)."""
+    """``https://{subdomain}.zendesk.com``, or ``api_url`` (http only on loopback); never both."""
     api_url = config.get("api_url")
     subdomain = config.get("subdomain")
+    if api_url and subdomain:
+        msg = (
+            "Settings 'subdomain' and 'api_url' are both set: set only one ('subdomain' for "
+            "https://<subdomain>.zendesk.com, or 'api_url' for any other address)."
+        )
+        raise ConfigError(msg)
     if api_url:
         parts = urlsplit(str(api_url))
         if parts.scheme not in {"http", "https"} or not parts.hostname:
