@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from functools import cached_property
 from typing import Any, ClassVar
 
+import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
@@ -14,6 +16,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.singerlib import Message, SingerMessageType
 
 from tap_zendesk_ticket_events.errors import TapError
+from tap_zendesk_ticket_events.inputs import InputFileError, Kind, read_input_file
 from tap_zendesk_ticket_events.settings import DEFAULTS, MAX_PAGE_SIZE, Settings
 from tap_zendesk_ticket_events.streams import TicketEventsStream, TicketMetricEventsStream
 from tap_zendesk_ticket_events.throttle import Throttle
@@ -200,6 +203,44 @@ class TapZendeskTicketEvents(Tap):
         except TapError as exc:
             cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
             sys.exit(1)
+
+    # The files named on the command line: one line naming the file on any mistake, see inputs.py.
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, with --state and --catalog read and checked by this tap."""
+        command = super().get_singer_command()
+        for param in command.params:
+            if param.name in {"state", "catalog"}:
+                # click.File would end a missing file with a usage error (exit 2).
+                param.type = click.Path()
+                param.callback = cls.cb_input_file
+        return command
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
+        """Check each --config file, then let the SDK read and merge them as it does."""
+        for path in value:
+            if path != "ENV":
+                cls.checked_input_file(ctx, path, "config")
+        return super().cb_config(ctx, param, value)
+
+    @classmethod
+    def cb_input_file(cls, ctx: click.Context, param: click.Parameter, value: str | None) -> io.StringIO | None:
+        """The checked text of the --state or --catalog file, as the SDK's invoke reads it."""
+        if value is None:
+            return None
+        kind: Kind = "state" if param.name == "state" else "catalog"
+        return io.StringIO(cls.checked_input_file(ctx, value, kind))
+
+    @classmethod
+    def checked_input_file(cls, ctx: click.Context, path: str, kind: Kind) -> str:
+        """The file's text; a mistake in it ends the run with one ERROR line and exit 1."""
+        try:
+            return read_input_file(path, kind)
+        except InputFileError as exc:
+            cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
+            ctx.exit(1)
 
 
 if __name__ == "__main__":
