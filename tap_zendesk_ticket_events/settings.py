@@ -1,8 +1,17 @@
 """The tap's settings, checked as a whole before any request is sent.
 
-JSON Schema (in ``tap.py``) checks each setting's type; what it cannot say well (exactly
-one auth method, parsable and ordered dates, a safe base URL) is checked here, so that every
-invalid configuration is refused with one line naming the setting at fault.
+JSON Schema (in ``tap.py``) checks each setting's type and range; what it cannot say well
+(exactly one auth method, parsable and ordered dates, what a subdomain is, a safe base URL)
+is checked here, so that every invalid configuration is refused with one line naming the
+setting at fault.
+
+This module is the one place for each default and each rule: ``DEFAULTS`` and
+``MAX_PAGE_SIZE`` are used both by ``from_config`` and by the JSON Schema in ``tap.py``
+(which imports them), and the subdomain rule lives only here. Reading the defaults back
+from the schema instead would make this module depend on the tap class that imports it;
+constants that both sides import are the simpler direction. The schema declares no
+pattern for ``subdomain`` on purpose: the SDK validates the schema first, and its message
+would be a regular expression, where ``base_url`` says what a subdomain is and what to set.
 
 Fields holding secrets are left out of ``repr``: a Settings object that reaches a log line or
 a traceback must not carry a token with it.
@@ -25,7 +34,19 @@ from tap_zendesk_ticket_events.token_store import default_store_path
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+#: A Zendesk subdomain: 'acme' in https://acme.zendesk.com.
 SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+ZENDESK_DOMAIN = ".zendesk.com"
+#: The default of every setting that has one (the JSON Schema in tap.py declares these).
+DEFAULTS: Mapping[str, int | bool] = {
+    "include_comment_events": False,
+    "page_size": 1000,
+    "max_requests_per_minute": 10,
+    "request_timeout": 300,
+    "progress_interval": 0,
+}
+#: Zendesk's largest per_page for incremental exports.
+MAX_PAGE_SIZE = 1000
 AuthMethod = Literal["api_token", "access_token", "oauth_refresh"]
 #: The OAuth refresh settings, all required together (the third auth method).
 OAUTH_REFRESH_SETTINGS = ("refresh_token", "client_id", "client_secret")
@@ -81,16 +102,22 @@ class Settings:
             access_token=config.get("access_token"),
             start_time=start,
             end_time=end,
-            include_comment_events=bool(config.get("include_comment_events", False)),
-            page_size=int(config.get("page_size", 1000)),
-            max_requests_per_minute=int(config.get("max_requests_per_minute", 10)),
-            request_timeout=int(config.get("request_timeout", 300)),
-            progress_interval=int(config.get("progress_interval", 0)),
+            include_comment_events=bool(setting(config, "include_comment_events")),
+            page_size=int(setting(config, "page_size")),
+            max_requests_per_minute=int(setting(config, "max_requests_per_minute")),
+            request_timeout=int(setting(config, "request_timeout")),
+            progress_interval=int(setting(config, "progress_interval")),
             refresh_token=config.get("refresh_token") or None,
             client_id=config.get("client_id") or None,
             client_secret=config.get("client_secret") or None,
             oauth_token_store=oauth_token_store(config, url) if method == "oauth_refresh" else None,
         )
+
+
+def setting(config: Mapping[str, Any], name: str) -> Any:
+    """The setting's value, or its default when unset (the SDK fills defaults in, tests may not)."""
+    value = config.get(name)
+    return DEFAULTS[name] if value is None else value
 
 
 def parse_datetime(value: object, setting: str, *, required: bool) -> int | None:
@@ -159,8 +186,15 @@ def oauth_token_store(config: Mapping[str, Any], url: str) -> Path:
 
 
 def base_url(config: Mapping[str, Any]) -> str:
-    """``https://{subdomain}.zendesk.com``, or ``api_url`` when set (http only on loopback)."""
+    """``https://{subdomain}.zendesk.com``, or ``api_url`` (http only on loopback); never both."""
     api_url = config.get("api_url")
+    subdomain = config.get("subdomain")
+    if api_url and subdomain:
+        msg = (
+            "Settings 'subdomain' and 'api_url' are both set: set only one ('subdomain' for "
+            "https://<subdomain>.zendesk.com, or 'api_url' for any other address)."
+        )
+        raise ConfigError(msg)
     if api_url:
         parts = urlsplit(str(api_url))
         if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -173,14 +207,41 @@ def base_url(config: Mapping[str, Any]) -> str:
             msg = "Setting 'api_url' may use plain http only for a loopback host; use https."
             raise ConfigError(msg)
         return str(api_url).rstrip("/")
-    subdomain = config.get("subdomain")
     if not subdomain:
         msg = "Setting 'subdomain' is required (e.g. 'acme' for https://acme.zendesk.com) unless 'api_url' is set."
         raise ConfigError(msg)
-    if not SUBDOMAIN.match(str(subdomain)):
-        msg = f"Setting 'subdomain' must match ^[a-z0-9][a-z0-9-]*$ (got {str(subdomain)[:40]!r})."
-        raise ConfigError(msg)
-    return f"https://{subdomain}.zendesk.com"
+    if not isinstance(subdomain, str) or not SUBDOMAIN.match(subdomain):
+        raise ConfigError(subdomain_error(str(subdomain)))
+    return f"https://{subdomain}{ZENDESK_DOMAIN}"
+
+
+def subdomain_error(value: str) -> str:
+    """Say what a subdomain is, and what to set instead of ``value`` when that can be told.
+
+    The obvious fixable forms ('Acme', 'acme.zendesk.com', 'https://acme.zendesk.com/') are
+    refused too, with the value to set: a setting means one thing, and the token store's
+    file name is derived from it.
+    """
+    shown = value[:60]
+    rule = (
+        f"Setting 'subdomain' must be the name before {ZENDESK_DOMAIN} in your Zendesk address, "
+        f"in lowercase letters, digits and hyphens ('acme' for https://acme{ZENDESK_DOMAIN})"
+    )
+    host = (urlsplit(value if "//" in value else f"//{value}").hostname or "") if "." in value else ""
+    if host.endswith(ZENDESK_DOMAIN) and SUBDOMAIN.match(name := host.removesuffix(ZENDESK_DOMAIN)):
+        return f"{rule}; got the address {shown!r}: set {name!r}."
+    if host:
+        return (
+            f"{rule}; got the host name {shown!r}: set the subdomain of your account's "
+            f"https://<subdomain>{ZENDESK_DOMAIN} address (Admin Center shows it)."
+        )
+    if SUBDOMAIN.match(value.lower()):
+        return f"{rule}; got {shown!r}: set {value.lower()!r}."
+    bad = sorted({char for char in value.lower() if not re.match(r"[a-z0-9-]", char)})
+    if bad:
+        chars = " ".join(repr(char) for char in bad[:5])
+        return f"{rule}; got {shown!r}: {chars} cannot be part of a subdomain; copy it from your Zendesk address."
+    return f"{rule}; got {shown!r}: a subdomain starts with a letter or a digit."
 
 
 def is_loopback(host: str) -> bool:

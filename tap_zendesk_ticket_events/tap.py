@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import signal
 import sys
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
@@ -18,7 +20,8 @@ from singer_sdk.singerlib import Message, SingerMessageType
 
 from tap_zendesk_ticket_events.client import epoch_of_bookmark
 from tap_zendesk_ticket_events.errors import TapError
-from tap_zendesk_ticket_events.settings import Settings
+from tap_zendesk_ticket_events.inputs import InputFileError, Kind, read_input_file
+from tap_zendesk_ticket_events.settings import DEFAULTS, MAX_PAGE_SIZE, Settings
 from tap_zendesk_ticket_events.streams import (
     TicketCommentsStream,
     TicketEventsStream,
@@ -67,7 +70,7 @@ class TapZendeskTicketEvents(Tap):
     config_jsonschema = th.PropertiesList(
         th.Property(
             "subdomain",
-            th.StringType(pattern=r"^[a-z0-9][a-z0-9-]*$"),
+            th.StringType,  # no pattern: settings.base_url explains a bad subdomain better than a regex
             description="Zendesk subdomain: 'acme' for https://acme.zendesk.com. Required unless api_url is set.",
         ),
         th.Property(
@@ -146,19 +149,19 @@ class TapZendeskTicketEvents(Tap):
         th.Property(
             "include_comment_events",
             th.BooleanType,
-            default=False,
+            default=DEFAULTS["include_comment_events"],
             description="Sideload full comments into child_events (include=comment_events).",
         ),
         th.Property(
             "page_size",
-            th.IntegerType(minimum=1, maximum=1000),
-            default=1000,
-            description="Events per page (per_page), 1-1000. Zendesk grows a page to hold a whole second.",
+            th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE),
+            default=DEFAULTS["page_size"],
+            description=f"Events per page (per_page), 1-{MAX_PAGE_SIZE}. Zendesk grows a page to hold a whole second.",
         ),
         th.Property(
             "max_requests_per_minute",
             th.IntegerType(minimum=1),
-            default=10,
+            default=DEFAULTS["max_requests_per_minute"],
             description=(
                 "Request budget per minute (sliding window): 10 for incremental exports, 30 with "
                 "the High Volume add-on. Lower it when other integrations share the account's budget."
@@ -167,13 +170,13 @@ class TapZendeskTicketEvents(Tap):
         th.Property(
             "request_timeout",
             th.IntegerType(minimum=1),
-            default=300,
+            default=DEFAULTS["request_timeout"],
             description="Seconds to wait for one response before retrying it.",
         ),
         th.Property(
             "progress_interval",
             th.IntegerType(minimum=0),
-            default=0,
+            default=DEFAULTS["progress_interval"],
             description=(
                 "Seconds between per-page progress lines (0: one line per page). Start and summary "
                 "lines are always written."
@@ -265,6 +268,44 @@ class TapZendeskTicketEvents(Tap):
             if cls.logger.isEnabledFor(logging.DEBUG):
                 cls.logger.debug("Traceback of the unexpected error", exc_info=True)
             sys.exit(1)
+
+    # The files named on the command line: one line naming the file on any mistake, see inputs.py.
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, with --state and --catalog read and checked by this tap."""
+        command = super().get_singer_command()
+        for param in command.params:
+            if param.name in {"state", "catalog"}:
+                # click.File would end a missing file with a usage error (exit 2).
+                param.type = click.Path()
+                param.callback = cls.cb_input_file
+        return command
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
+        """Check each --config file, then let the SDK read and merge them as it does."""
+        for path in value:
+            if path != "ENV":
+                cls.checked_input_file(ctx, path, "config")
+        return super().cb_config(ctx, param, value)
+
+    @classmethod
+    def cb_input_file(cls, ctx: click.Context, param: click.Parameter, value: str | None) -> io.StringIO | None:
+        """The checked text of the --state or --catalog file, as the SDK's invoke reads it."""
+        if value is None:
+            return None
+        kind: Kind = "state" if param.name == "state" else "catalog"
+        return io.StringIO(cls.checked_input_file(ctx, value, kind))
+
+    @classmethod
+    def checked_input_file(cls, ctx: click.Context, path: str, kind: Kind) -> str:
+        """The file's text; a mistake in it ends the run with one ERROR line and exit 1."""
+        try:
+            return read_input_file(path, kind)
+        except InputFileError as exc:
+            cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
+            ctx.exit(1)
 
 
 if __name__ == "__main__":
