@@ -150,7 +150,10 @@ class TapZendeskTicketEvents(Tap):
             "include_comment_events",
             th.BooleanType,
             default=DEFAULTS["include_comment_events"],
-            description="Sideload full comments into child_events (include=comment_events).",
+            description=(
+                "Sideload full comments into child_events (include=comment_events). Selecting the "
+                "ticket_comments stream sideloads them whatever this says."
+            ),
         ),
         th.Property(
             "page_size",
