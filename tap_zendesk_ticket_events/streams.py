@@ -94,6 +94,9 @@ class TicketMetricEventsStream(ZendeskExportStream):
     """
 
     name = "ticket_metric_events"
+    # Optional: without a catalog (or Meltano `select`) asking for it, it sends no request
+    # and does not share the budget with ticket_events.
+    selected_by_default = False
     path = "/api/v2/incremental/ticket_metric_events.json"
     records_key = "ticket_metric_events"
     schema = StreamSchema(SCHEMAS)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jsonschema
 
-from tests.conftest import make_config, run_tap
+from tests.conftest import make_config, run_tap, selecting
 from tests.simulator import Simulator, SimulatorServer, make_events, make_metric_events
 
 BURST_SECOND = 1_700_003_000
@@ -92,7 +92,10 @@ def test_schema_is_valid_json_schema_and_records_match_it(sim: Simulator, tmp_pa
     sim.set_events(make_events(500))
     sim.set_metric_events(make_metric_events(500))
 
-    run = run_tap(tmp_path, make_config(sim, include_comment_events=True))
+    config = make_config(sim, include_comment_events=True)
+    both = selecting(tmp_path, config, "ticket_events", "ticket_metric_events")
+
+    run = run_tap(tmp_path, config, extra_args=both)
 
     schema_messages = {m["stream"]: m for m in run.messages if m["type"] == "SCHEMA"}
     assert set(schema_messages) == {"ticket_events", "ticket_metric_events"}
@@ -230,7 +233,8 @@ def test_foreign_next_page_host_is_never_contacted(sim: Simulator, tmp_path: Pat
         sim.set_metric_events(make_metric_events(1_500))
         sim.next_page_host = foreign_server.url.replace("127.0.0.1", "localhost")
 
-        run = run_tap(tmp_path, make_config(sim, page_size=500))
+        config = make_config(sim, page_size=500)
+        run = run_tap(tmp_path, config, extra_args=selecting(tmp_path, config, "ticket_events", "ticket_metric_events"))
 
         assert run.returncode == 0, run.stderr
         assert len(set(run.ids)) == 2_500

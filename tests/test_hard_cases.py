@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import make_config, run_tap, selecting, sync_in_process
+from tests.conftest import make_config, run_tap, selecting, sync_in_process, tap_command
 from tests.simulator import Simulator, make_events, make_metric_events
 
 
@@ -57,7 +59,10 @@ def test_metric_events_export_with_its_own_bookmark(sim: Simulator, tmp_path: Pa
     metric_events = make_metric_events(2_500, per_second=3)
     sim.set_metric_events(metric_events)
 
-    run = run_tap(tmp_path, make_config(sim, page_size=1000))
+    config = make_config(sim, page_size=1000)
+    both = selecting(tmp_path, config, "ticket_events", "ticket_metric_events")
+
+    run = run_tap(tmp_path, config, extra_args=both)
 
     assert run.returncode == 0, run.stderr
     metric_records = [
@@ -73,7 +78,7 @@ def test_metric_events_export_with_its_own_bookmark(sim: Simulator, tmp_path: Pa
     assert bookmarks["ticket_metric_events"]["replication_key_value"] == last
     # Resuming reads only from the bookmark on.
     sim.requests.clear()
-    again = run_tap(tmp_path, make_config(sim), state={"bookmarks": bookmarks})
+    again = run_tap(tmp_path, make_config(sim), state={"bookmarks": bookmarks}, extra_args=both)
     assert int(sim.export_requests("ticket_metric_events")[0].params["start_time"]) == last
     assert len([m for m in again.messages if m["type"] == "RECORD"]) < 20
 
@@ -85,14 +90,17 @@ def test_metric_event_bursts_and_stalls_follow_the_same_rules(sim: Simulator, tm
         event["time"] = burst_time  # 400 events in one second, pages of 100
     sim.set_metric_events(metric_events)
 
-    run = run_tap(tmp_path, make_config(sim, page_size=100))
+    config = make_config(sim, page_size=100)
+    metric = selecting(tmp_path, config, "ticket_metric_events")
+
+    run = run_tap(tmp_path, config, extra_args=metric)
     assert run.returncode == 0, run.stderr
     ids = [r["id"] for r in run.records_of("ticket_metric_events")]
     assert Counter(ids) == Counter(e["id"] for e in metric_events)
 
     sim.grow_bursts = False
     sim.requests.clear()
-    stalled = run_tap(tmp_path, make_config(sim, page_size=100))
+    stalled = run_tap(tmp_path, config, extra_args=metric)
     assert stalled.returncode == 1
     assert burst_time in stalled.stderr
 
@@ -110,3 +118,29 @@ def test_selecting_one_stream_sends_no_request_for_the_other(sim: Simulator, tmp
     assert sim.export_requests("ticket_events") == []
     assert len(sim.export_requests("ticket_metric_events")) == 1
     assert {m["stream"] for m in run.messages if m["type"] == "RECORD"} == {"ticket_metric_events"}
+
+
+def test_metric_events_are_not_selected_by_default(sim: Simulator, tmp_path: Path) -> None:
+    """An optional stream stays off without a catalog, and says so in discovery for Meltano."""
+    sim.set_events(make_events(300))
+    sim.set_metric_events(make_metric_events(300))
+    config = make_config(sim)
+
+    run = run_tap(tmp_path, config)
+
+    assert run.returncode == 0, run.stderr
+    assert len(sim.export_requests("ticket_events")) == 1
+    assert sim.export_requests("ticket_metric_events") == []
+    assert {m["stream"] for m in run.messages if m["type"] in {"SCHEMA", "RECORD"}} == {"ticket_events"}
+    assert set(run.states[-1]["bookmarks"]) == {"ticket_events"}
+
+    discovered = subprocess.run(
+        [*tap_command(), "--discover"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    roots = {
+        s["tap_stream_id"]: next(m["metadata"] for m in s["metadata"] if m["breadcrumb"] == [])
+        for s in json.loads(discovered)["streams"]
+    }
+    assert roots["ticket_events"]["selected-by-default"] is True
+    assert roots["ticket_metric_events"]["selected-by-default"] is False
+    assert roots["ticket_metric_events"]["selected"] is False

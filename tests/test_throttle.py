@@ -10,7 +10,7 @@ import requests
 
 from tap_zendesk_ticket_events.retry import retry_after
 from tap_zendesk_ticket_events.throttle import Throttle
-from tests.conftest import make_config, run_tap
+from tests.conftest import make_config, run_tap, selecting
 from tests.simulator import Simulator, make_events
 
 
@@ -71,7 +71,10 @@ def test_tap_at_the_budget_draws_no_429(sim: Simulator, tmp_path: Path) -> None:
     sim.set_events(make_events(450))
     sim.rate_limit_per_minute = 6  # 5 pages of ticket events, 1 of metric events: one shared budget
 
-    run = run_tap(tmp_path, make_config(sim, page_size=100, max_requests_per_minute=6))
+    config = make_config(sim, page_size=100, max_requests_per_minute=6)
+    both = selecting(tmp_path, config, "ticket_events", "ticket_metric_events")
+
+    run = run_tap(tmp_path, config, extra_args=both)
 
     assert run.returncode == 0, run.stderr
     assert len(sim.export_requests(None)) == 6
