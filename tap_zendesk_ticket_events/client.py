@@ -399,7 +399,7 @@ class ZendeskExportStream(RESTStream[PageToken]):
         try:
             yield from self.request_records(context)
         finally:
-            self.progress.summary(self.bookmark(context))
+            self.progress.summary(self.bookmark(context), failed=sys.exc_info()[1])
 
     @staticmethod
     def _sent_params(response: requests.Response) -> tuple[int, int]:

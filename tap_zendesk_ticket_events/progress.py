@@ -3,11 +3,13 @@
 A first backfill runs for hours or days under the request budget; a silent process, or a
 wall of metric JSON, leaves people asking whether it is stuck. Each stream says where it
 starts and why, one line per page (or per ``progress_interval`` seconds) with how far the
-export has come in time and when it should end at the recent pace, and one summary line.
+export has come in time and, once that says something, when it should end at the recent pace,
+and one summary line: ``done``, or ``stopped`` when an error or an interruption ended it.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -21,6 +23,11 @@ if TYPE_CHECKING:
 
 #: Pages the rate and the estimate are taken over.
 RATE_WINDOW_PAGES = 5
+#: Share of the window exported before a time left is given (unless the pages left at the
+#: recent pace are no more than the pages already read). Before it, the pace of a sliver of
+#: the window says little about the rest: an account's events are not spread evenly, and an
+#: export without end_date runs up to now even when the events stopped long before.
+ESTIMATE_AFTER_SHARE = 0.10
 
 
 def duration(seconds: float) -> str:
@@ -47,6 +54,9 @@ class Progress:
     interval: float = 0.0
     """Seconds between page lines; 0 writes one for every page."""
     clock: Callable[[], float] = time.monotonic
+    """Measures durations: the pace, the time left, the run's wall time."""
+    wall_clock: Callable[[], float] = time.time
+    """Epoch seconds: where a window without end_date ends."""
     events: int = 0
     pages: int = 0
     requests: int = 0
@@ -58,15 +68,16 @@ class Progress:
     _window_end: int = 0
     _started: float = 0.0
     _last_line: float | None = None
-    _recent: deque[tuple[float, int, int]] = field(default_factory=lambda: deque(maxlen=RATE_WINDOW_PAGES + 1))
+    _recent: deque[tuple[float, int, int, int]] = field(default_factory=lambda: deque(maxlen=RATE_WINDOW_PAGES + 1))
+    """(clock, events, reached, pages) at the start and after each of the last pages."""
 
     def start(self, start_time: int, reason: str, end_time: int | None, auth: str, budget: int) -> None:
         """Say what window will be exported, from where and why, with which credentials."""
         self._started = self.clock()
         self._window_start = start_time
-        self._window_end = end_time if end_time is not None else int(time.time())
+        self._window_end = end_time if end_time is not None else int(self.wall_clock())
         self.bookmark = None
-        self._recent.append((self._started, 0, start_time))
+        self._recent.append((self._started, 0, start_time, 0))
         until = f"end_date {iso(end_time)}" if end_time is not None else f"now ({iso(self._window_end)})"
         self.logger.info(
             "%s: exporting from %s (%d, %s) up to %s; auth: %s; throttle: %d requests/minute.",
@@ -95,22 +106,13 @@ class Progress:
         self.events += emitted
         self.duplicates += duplicates
         self.bookmark = reached
-        self._recent.append((now, self.events, reached))
+        self._recent.append((now, self.events, reached, self.pages))
         if self._last_line is not None and now - self._last_line < self.interval:
             return
         self._last_line = now
-        first_time, first_events, first_reached = self._recent[0]
-        minutes = max(now - first_time, 1e-9) / 60
-        per_minute = (self.events - first_events) / minutes
-        covered_per_minute = (reached - first_reached) / minutes
-        remaining = max(0, self._window_end - reached)
-        if finished or remaining == 0:
-            left = "last page"
-        elif covered_per_minute > 0:
-            seconds_left = remaining / covered_per_minute * 60
-            left = "under a minute left" if seconds_left < 60 else f"about {duration(seconds_left)} left"
-        else:
-            left = "time left unknown yet"
+        first_time, first_events, _, _ = self._recent[0]
+        per_minute = (self.events - first_events) / (max(now - first_time, 1e-9) / 60)
+        left = self.time_left(reached, finished=finished)
         self.logger.info(
             "%s: page %d, %s events (%s in all); reached %s, %.1f%% of the window; %s events/min; %s.",
             self.stream,
@@ -123,13 +125,52 @@ class Progress:
             left,
         )
 
-    def summary(self, bookmark: int | None) -> None:
-        """One line with everything a scheduler's log should keep about the run."""
+    def time_left(self, reached: int, *, finished: bool = False) -> str:
+        """The time left, from what is known: the pages left at the recent pace, in plain words.
+
+        The pace is the window's time covered per page and the wall time per page over the
+        last pages, leaving out the first page: its span runs from the start of the window,
+        however long before the first event that is. None is given before
+        ``ESTIMATE_AFTER_SHARE`` of the window, unless the pages left are no more than the
+        pages read.
+        """
+        remaining = max(0, self._window_end - reached)
+        if finished or remaining == 0:
+            return "last page"
+        paged = [entry for entry in self._recent if entry[3] >= 1]
+        if len(paged) < 2:
+            return "time left unknown yet"
+        (first_time, _, first_reached, first_page), (last_time, _, last_reached, last_page) = paged[0], paged[-1]
+        pages = last_page - first_page
+        covered_per_page = (last_reached - first_reached) / pages
+        if covered_per_page <= 0:
+            return "time left unknown yet"
+        pages_left = math.ceil(remaining / covered_per_page)
+        if self.share_done(reached) < ESTIMATE_AFTER_SHARE and pages_left > self.pages:
+            return "time left unknown yet"
+        seconds_left = pages_left * (last_time - first_time) / pages
+        return "under a minute left" if seconds_left < 60 else f"about {duration(seconds_left)} left"
+
+    def summary(self, bookmark: int | None, failed: BaseException | None = None) -> None:
+        """One line with everything a scheduler's log should keep about the run.
+
+        ``failed``: what ended the stream early, if anything (``sys.exc_info()[1]`` in the
+        caller's ``finally``). The line then says ``stopped``, not ``done``: an error's own
+        line follows it; an interruption (Ctrl-C, a signal, the consumer closing the stream)
+        is named.
+        """
         final = "none" if bookmark is None else f"{bookmark} ({iso(bookmark)})"
+        if failed is None:
+            outcome, why = "done", ""
+        elif isinstance(failed, Exception):
+            outcome, why = "stopped", " The error follows."
+        else:
+            outcome, why = "stopped", f" Interrupted ({type(failed).__name__})."
         self.logger.info(
-            "%s: done: %s events, %d pages, %d requests, %d rate-limited (429), %d retries, "
-            "%d duplicates dropped, %s; bookmark %s.",
+            "%s: %s: %s events, %d pages, %d requests, %d rate-limited (429), %d retries, "
+            "%d duplicates dropped, %s; bookmark %s.%s",
             self.stream,
+            outcome,
             f"{self.events:,}",
             self.pages,
             self.requests,
@@ -138,4 +179,5 @@ class Progress:
             self.duplicates,
             duration(self.clock() - self._started),
             final,
+            why,
         )

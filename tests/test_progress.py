@@ -122,24 +122,113 @@ def test_structured_logging_and_sdk_metrics_keep_working(sim: Simulator, tmp_pat
     assert "http_request_duration" in metrics
 
 
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Log:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, msg: str, *args: object) -> None:
+        self.lines.append(msg % args)
+
+
+def progress_with_clock(start: int, end: int | None, *, now: float = 0.0) -> tuple[Progress, Clock, Log]:
+    clock, log = Clock(), Log()
+    progress = Progress("s", log, clock=clock, wall_clock=lambda: now)  # type: ignore[arg-type]
+    progress.start(start, "start_date", end, "API token", 10)
+    return progress, clock, log
+
+
 def test_estimate_follows_the_recent_pace() -> None:
-    class Clock:
-        now = 0.0
-
-        def __call__(self) -> float:
-            return self.now
-
-    clock = Clock()
-    seen: list[str] = []
-
-    class Log:
-        def info(self, msg: str, *args: object) -> None:
-            seen.append(msg % args)
-
-    progress = Progress("s", Log(), clock=clock)  # type: ignore[arg-type]
-    progress.start(0, "start_date", 10_000, "API token", 10)
+    progress, clock, log = progress_with_clock(0, 10_000)
     for n in range(1, 5):
         clock.now = 60.0 * n  # a page a minute, each covering 1,000 seconds of the window
         progress.page(500, 1, 1_000 * n)
-    assert seen[-1].endswith("40.0% of the window; 500 events/min; about 6m 0s left.")
+    assert log.lines[-1].endswith("40.0% of the window; 500 events/min; about 6m 0s left.")
     assert duration(90_000) == "1d 1h"
+
+
+def test_no_estimate_from_a_sliver_of_a_window_up_to_now() -> None:
+    """Sparse data, no end_date: the events stop long before now, so no time left is made up."""
+    now = 100_000_000  # three years after the events
+    progress, clock, log = progress_with_clock(0, None, now=now)
+    for n in range(1, 30):
+        clock.now = 6.0 * n  # the budget's pace: a page every 6 s, each covering 2,000 s
+        progress.page(999, 1, 2_000 * n)
+    progress.page(11, 1, 2_000 * 29 + 30, finished=True)
+    lefts = [line.rsplit("; ", 1)[1] for line in log.lines[1:]]
+    assert lefts == ["time left unknown yet."] * 29 + ["last page."]
+    assert "up to now (1973-03-03T09:46:40Z)" in log.lines[0]  # the injected wall clock
+
+
+def test_estimate_starts_once_a_tenth_of_the_window_is_done() -> None:
+    progress, clock, log = progress_with_clock(0, 100_000)
+    for n in range(1, 13):
+        clock.now = 6.0 * n
+        progress.page(999, 1, 1_000 * n)
+    lefts = [line.rsplit("; ", 1)[1] for line in log.lines[1:]]
+    assert lefts[:9] == ["time left unknown yet."] * 9
+    # 10%: 90 pages left at 6 s each.
+    assert lefts[9] == "about 9m 0s left."
+    assert lefts[11] == "about 8m 48s left."
+
+
+def test_the_first_page_does_not_set_the_pace() -> None:
+    """start_date years before the account's first event: page 1 spans the empty years."""
+    progress, clock, log = progress_with_clock(0, 1_000_000)
+    clock.now = 6.0
+    progress.page(999, 1, 900_000)  # 90% of the window, all of it empty but the last minutes
+    assert log.lines[-1].endswith("; time left unknown yet.")
+    for n in range(1, 4):
+        clock.now = 6.0 + 60 * n  # then a page a minute, each covering 1,000 s
+        progress.page(999, 1, 900_000 + 1_000 * n)
+    assert log.lines[-1].endswith("; about 1h 37m left.")  # 97 pages at a minute each, not seconds
+
+
+def test_summary_says_done_or_stopped() -> None:
+    progress, clock, log = progress_with_clock(0, 10_000)
+    clock.now = 65.0
+    progress.page(10, 0, 100)
+    progress.summary(100)
+    progress.summary(100, failed=RuntimeError("boom"))
+    progress.summary(None, failed=KeyboardInterrupt())
+    done, failed, interrupted = log.lines[-3:]
+    assert done.startswith("s: done: 10 events, 1 pages,")
+    assert done.endswith("1m 5s; bookmark 100 (1970-01-01T00:01:40Z).")
+    assert failed.startswith("s: stopped: 10 events, 1 pages,")
+    assert failed.endswith("; bookmark 100 (1970-01-01T00:01:40Z). The error follows.")
+    assert interrupted.endswith("; bookmark none. Interrupted (KeyboardInterrupt).")
+
+
+def test_a_failed_stream_says_stopped_then_the_error(sim: Simulator, tmp_path: Path) -> None:
+    sim.set_events(make_events(1_000, start=START, per_second=1e9))
+    sim.faults.extend(["ok", "ok", "403"])
+
+    run = run_tap(tmp_path, window_config(sim))
+
+    assert run.returncode == 1
+    lines = [line.split(" | ")[-1] for line in run.stderr.splitlines()]
+    assert not any(line.startswith("ticket_events: done") for line in lines)
+    (stopped,) = [i for i, line in enumerate(lines) if line.startswith("ticket_events: stopped: ")]
+    assert lines[stopped].startswith("ticket_events: stopped: 199 events, 2 pages, 3 requests,")
+    assert lines[stopped].endswith(f"bookmark {run.bookmark} ({iso(run.bookmark or 0)}). The error follows.")
+    (error,) = run.error_lines
+    assert "Zendesk denied access (403" in error
+    assert run.stderr.index(lines[stopped]) < run.stderr.index(error)
+
+
+def test_simulator_without_end_date_gives_no_misleading_estimate(sim: Simulator, tmp_path: Path) -> None:
+    """The README's simulator example without end_date: events from 2023 in a window up to now."""
+    sim.set_events(make_events(3_000, start=START))
+
+    run = run_tap(tmp_path, make_config(sim, page_size=500))
+
+    assert run.returncode == 0, run.stderr
+    pages = [m for m in map(PAGE_LINE.match, (line.split(" | ")[-1] for line in run.stderr.splitlines())) if m]
+    assert len(pages) == 7
+    assert [m[7] for m in pages] == ["time left unknown yet"] * 6 + ["last page"]
