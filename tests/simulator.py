@@ -874,8 +874,14 @@ def main() -> None:
         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) for t in (sim._timestamps[0], sim._timestamps[-1])
     )
     day = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime(args.start))
+    # The minute after the last event: without end_date a window runs up to now, years of
+    # it empty, and the share done and time left of the progress lines mean little.
+    after = time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime(sim._timestamps[-1] // 60 * 60 + 60))
     print(f"Zendesk simulator at {server.url} with {args.events} ticket events", flush=True)
-    print(f"events from {first} to {last} (and {args.events // 5} metric events): use start_date {day}", flush=True)
+    print(f"events from {first} to {last} (and {args.events // 5} metric events)", flush=True)
+    config = {"api_url": server.url, "email": sim.email, "api_token": sim.api_token}
+    config.update(start_date=day, end_date=after)
+    print(f"config.json for the tap: {json.dumps(config)}", flush=True)
     print(f"email={sim.email} api_token={sim.api_token}", flush=True)
     print(f"client_id={sim.oauth.client_id} client_secret={sim.oauth.client_secret}", flush=True)
     print(f"refresh_token={sim.oauth.issue_tokens()[1]}", flush=True)
