@@ -1,13 +1,24 @@
-"""The README's settings table is the tap's own ``--about`` output."""
+"""The README as a new user reads it: its settings table, and its commands, run as written."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from tests.conftest import tap_command
+import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+from tests.conftest import assert_no_secret, make_config, tap_command
+from tests.simulator import Simulator, make_events
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+TARGET_JSONL = "target-jsonl==0.1.4"  # the version the README installs
 
 
 def test_readme_settings_table_matches_about() -> None:
@@ -18,3 +29,139 @@ def test_readme_settings_table_matches_about() -> None:
     text = README.read_text()
     documented = text.split("<!-- settings:start -->")[1].split("<!-- settings:end -->")[0]
     assert [line for line in documented.splitlines() if line.startswith("|")] == table
+
+
+def readme_block(name: str) -> str:
+    """The fenced block right after the README's ``<!-- readme-test: name ... -->`` marker."""
+    text = README.read_text(encoding="utf-8")
+    marker = f"<!-- readme-test: {name} "
+    assert text.count(marker) == 1, f"the README must mark exactly one block {name!r}"
+    after = text.split(marker, 1)[1].split("-->", 1)[1].lstrip("\n")
+    assert after.startswith("```"), f"the marker {name!r} must sit right above a fenced block"
+    return after.split("\n", 1)[1].split("\n```", 1)[0] + "\n"
+
+
+@pytest.fixture(scope="session")
+def target_jsonl_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``target-jsonl`` in a virtualenv of its own, beside the tap's, as the README installs it."""
+    venv = tmp_path_factory.mktemp("target-jsonl") / "venv"
+    uv = Path(sys.executable).parent / "uv"
+    for args in (
+        [uv, "venv", "--quiet", venv, "--python", sys.executable],
+        [uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python", TARGET_JSONL],
+    ):
+        proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, f"installing {TARGET_JSONL} failed (PyPI unreachable?):\n{proc.stderr}"
+    return venv / "bin"
+
+
+def run_running_it(workdir: Path, target_bin: Path) -> subprocess.CompletedProcess[str]:
+    """The README's "Running it" lines, as written, in ``workdir`` with both commands on the PATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_ZENDESK_TICKET_EVENTS_")}
+    env.pop("VIRTUAL_ENV", None)
+    # As the README's Install exports it: the tap's virtualenv first, the target's last.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", ""), str(target_bin)])
+    proc = subprocess.run(
+        ["bash", "-c", readme_block("running-it")],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert_no_secret(proc.stdout, proc.stderr)
+    return proc
+
+
+def landed(workdir: Path) -> list[dict[str, Any]]:
+    """Every record target-jsonl wrote, over all its per-run files."""
+    files = sorted(workdir.glob("ticket_events-*.jsonl"))
+    return [json.loads(line) for f in files for line in f.read_text().splitlines() if line.strip()]
+
+
+def saved_bookmark(workdir: Path) -> int:
+    state = json.loads((workdir / "state.json").read_text())
+    value: int = state["bookmarks"]["ticket_events"]["replication_key_value"]
+    return value
+
+
+@pytest.fixture
+def simulator_as_documented() -> Iterator[str]:
+    """The simulator started as the README says; yields the config line it prints."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "tests.simulator", "--events", "5000", "--port", str(port)]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        prefix = "config.json for the tap: "
+        config = next((line for line in proc.stdout if line.startswith(prefix)), "")
+        assert config, "the simulator did not print its config.json"
+        yield config.removeprefix(prefix)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_running_it_as_written_on_the_simulator_it_describes(
+    tmp_path: Path, target_jsonl_bin: Path, simulator_as_documented: str
+) -> None:
+    """First run, then a resume, with the README's lines and the config the simulator prints."""
+    (tmp_path / "config.json").write_text(simulator_as_documented)
+    events = make_events(5000)  # what `--events 5000` serves
+    last = max(e["timestamp"] for e in events)
+
+    first = run_running_it(tmp_path, target_jsonl_bin)
+
+    assert first.returncode == 0, first.stderr
+    assert "(1699920000, start_date; no bookmark yet)" in first.stderr
+    assert sorted(r["id"] for r in landed(tmp_path)) == sorted(e["id"] for e in events)
+    assert saved_bookmark(tmp_path) == last
+    assert "ticket_events: done: 5,000 events" in first.stderr
+
+    again = run_running_it(tmp_path, target_jsonl_bin)
+
+    assert again.returncode == 0, again.stderr
+    assert f"({last}, the bookmark)" in again.stderr
+    reread = len(landed(tmp_path)) - len(events)
+    assert reread == sum(1 for e in events if e["timestamp"] == last)  # the boundary second only
+    assert saved_bookmark(tmp_path) == last
+
+
+@pytest.mark.slow
+def test_running_it_from_a_failed_first_run_through_new_events(
+    sim: Simulator, tmp_path: Path, target_jsonl_bin: Path
+) -> None:
+    """A first run that stores no STATE leaves no state.json; the next ones start, then resume."""
+    (tmp_path / "config.json").write_text(json.dumps(make_config(sim)))
+    first_events = make_events(1_500, seed=41)
+    sim.set_events(first_events)
+    sim.faults.append("401")
+
+    failed = run_running_it(tmp_path, target_jsonl_bin)
+
+    assert "Zendesk refused the credentials (401" in failed.stderr
+    assert not (tmp_path / "state.json").exists()
+
+    first = run_running_it(tmp_path, target_jsonl_bin)
+
+    assert first.returncode == 0, first.stderr
+    assert {r["id"] for r in landed(tmp_path)} == {e["id"] for e in first_events}
+    bookmark = saved_bookmark(tmp_path)
+    assert bookmark == max(e["timestamp"] for e in first_events)
+
+    more = make_events(700, start=bookmark, first_id=max(e["id"] for e in first_events) + 11, seed=42)
+    sim.add_events(more)
+    seen = len(sim.export_requests())
+
+    resumed = run_running_it(tmp_path, target_jsonl_bin)
+
+    assert resumed.returncode == 0, resumed.stderr
+    requests = sim.export_requests()[seen:]
+    assert requests[0].params["start_time"] == str(bookmark)
+    assert {r["id"] for r in landed(tmp_path)} == {e["id"] for e in first_events + more}
+    assert saved_bookmark(tmp_path) == max(e["timestamp"] for e in more)
