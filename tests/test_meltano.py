@@ -25,8 +25,18 @@ import pytest
 import yaml
 
 from tests.conftest import START_DATE, assert_no_secret, tap_command
-from tests.simulator import API_TOKEN, EMAIL, Simulator, SimulatorServer, event_second, make_recorded_events
+from tests.simulator import (
+    API_TOKEN,
+    EMAIL,
+    Simulator,
+    SimulatorServer,
+    event_second,
+    make_events,
+    make_metric_events,
+    make_recorded_events,
+)
 from tests.test_derived import expected_comments, expected_history
+from tests.test_readme import readme_block
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"
@@ -302,12 +312,19 @@ def meltano_yml_plugin(name: str) -> dict[str, Any]:
 
 def test_meltano_yml_declares_every_setting_and_capability_of_the_tap() -> None:
     """Meltano passes only declared settings, cast by their kind: a missing one cannot be set."""
+    assert_declares_the_tap(meltano_yml_plugin("tap-zendesk-ticket-events"))
+
+
+def test_readme_snippet_for_an_existing_project_declares_every_setting_and_capability() -> None:
+    assert_declares_the_tap(readme_snippet_tap())
+
+
+def assert_declares_the_tap(tap: dict[str, Any]) -> None:
     about = json.loads(
         subprocess.run(
             [*tap_command(), "--about", "--format=json"], capture_output=True, text=True, timeout=60, check=True
         ).stdout
     )
-    tap = meltano_yml_plugin("tap-zendesk-ticket-events")
     declared = {s["name"]: s for s in tap["settings"]}
     kinds = {"string": "string", "integer": "integer", "boolean": "boolean", "object": "object", "array": "array"}
     for name, prop in about["settings"]["properties"].items():
@@ -336,3 +353,78 @@ def test_meltano_yml_holds_no_secret() -> None:
         plugin = meltano_yml_plugin(name)
         secrets = {s["name"] for s in plugin["settings"] if s.get("sensitive")}
         assert not secrets & set(plugin.get("config", {})), f"a secret of {name} is set in meltano.yml"
+
+
+CLONE_PLACEHOLDER = "/path/to/tap-zendesk-ticket-events"
+
+
+def readme_snippet_tap() -> dict[str, Any]:
+    """The tap as the README's "In an existing Meltano project" snippet declares it."""
+    snippet = yaml.safe_load(readme_block("existing-project"))
+    (tap,) = snippet["plugins"]["extractors"]
+    assert tap["pip_url"] == CLONE_PLACEHOLDER
+    assert isinstance(tap, dict)
+    return tap
+
+
+@pytest.mark.slow
+def test_readme_snippet_adds_the_tap_to_a_fresh_meltano_project(tmp_path: Path) -> None:
+    """The README's snippet and commands, in a project made by `meltano init` outside this repo.
+
+    The snippet's pip_url is the path form, pointing at this clone (no network for a Git URL);
+    target-jsonl stands for the project's own loader, declared as this repo's meltano.yml does.
+    """
+    if not MELTANO.exists():
+        unavailable(f"{MELTANO} is missing: run `python3 tasks.py setup`")
+    sim = Simulator()
+    events = make_events(1_200, seed=51)
+    sim.set_events(events)
+    sim.set_metric_events(make_metric_events(300))
+    server = SimulatorServer(sim).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES) and k != "VIRTUAL_ENV"}
+    env.update(
+        {
+            "PATH": os.pathsep.join([str(MELTANO.parent), env.get("PATH", "")]),
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "TAP_ZENDESK_TICKET_EVENTS_API_URL": server.url,
+            "TAP_ZENDESK_TICKET_EVENTS_EMAIL": EMAIL,
+            "TAP_ZENDESK_TICKET_EVENTS_API_TOKEN": API_TOKEN,
+            "TAP_ZENDESK_TICKET_EVENTS_START_DATE": START_DATE,
+            "TAP_ZENDESK_TICKET_EVENTS_MAX_REQUESTS_PER_MINUTE": "10000",
+        }
+    )
+    try:
+        meltano(tmp_path, env, "init", "elsewhere")
+        project = tmp_path / "elsewhere"
+        config_file = project / "meltano.yml"
+        config = yaml.safe_load(config_file.read_text())
+        snippet = yaml.safe_load(readme_block("existing-project").replace(CLONE_PLACEHOLDER, str(ROOT)))
+        target_jsonl = meltano_yml_plugin("target-jsonl")
+        config.setdefault("plugins", {}).update(snippet["plugins"])
+        config["plugins"]["loaders"] = [target_jsonl]  # the project's own loader
+        config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+        meltano(project, env, "install", "target-jsonl")
+
+        proc = subprocess.run(
+            ["bash", "-e", "-c", readme_block("existing-project-commands")],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    finally:
+        server.stop()
+    assert_no_secret(proc.stdout, proc.stderr)
+    assert proc.returncode == 0, summary(proc.stderr)
+    landed = (project / "output" / "ticket_events.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["id"] for line in landed) == sorted(e["id"] for e in events)
+    # Only the stream the snippet selects: the optional one sends no request.
+    assert not (project / "output" / "ticket_metric_events.jsonl").exists()
+    assert sim.export_requests("ticket_metric_events") == []
+    state = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert state["singer_state"]["bookmarks"]["ticket_events"]["replication_key_value"] == max(
+        e["timestamp"] for e in events
+    )
