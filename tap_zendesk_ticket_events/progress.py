@@ -156,8 +156,8 @@ class Progress:
 
         ``failed``: what ended the stream early, if anything (``sys.exc_info()[1]`` in the
         caller's ``finally``). The line then says ``stopped``, not ``done``: an error's own
-        line follows it; an interruption (Ctrl-C, a signal, the consumer closing the stream)
-        is named.
+        line follows it. Anything else (a signal's exit, Ctrl-C, the consumer closing the
+        stream) is an interruption.
         """
         final = "none" if bookmark is None else f"{bookmark} ({iso(bookmark)})"
         if failed is None:
@@ -165,7 +165,7 @@ class Progress:
         elif isinstance(failed, Exception):
             outcome, why = "stopped", " The error follows."
         else:
-            outcome, why = "stopped", f" Interrupted ({type(failed).__name__})."
+            outcome, why = "stopped", " Interrupted."
         self.logger.info(
             "%s: %s: %s events, %d pages, %d requests, %d rate-limited (429), %d retries, "
             "%d duplicates dropped, %s; bookmark %s.%s",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
 import time
 from pathlib import Path
 
 from tap_zendesk_ticket_events.progress import Progress, duration
-from tests.conftest import make_config, run_tap
+from tests.conftest import make_config, run_tap, tap_command
 from tests.simulator import Simulator, make_events
 
 START = 1_700_000_000
@@ -202,7 +204,7 @@ def test_summary_says_done_or_stopped() -> None:
     assert done.endswith("1m 5s; bookmark 100 (1970-01-01T00:01:40Z).")
     assert failed.startswith("s: stopped: 10 events, 1 pages,")
     assert failed.endswith("; bookmark 100 (1970-01-01T00:01:40Z). The error follows.")
-    assert interrupted.endswith("; bookmark none. Interrupted (KeyboardInterrupt).")
+    assert interrupted.endswith("; bookmark none. Interrupted.")
 
 
 def test_a_failed_stream_says_stopped_then_the_error(sim: Simulator, tmp_path: Path) -> None:
@@ -232,3 +234,29 @@ def test_simulator_without_end_date_gives_no_misleading_estimate(sim: Simulator,
     pages = [m for m in map(PAGE_LINE.match, (line.split(" | ")[-1] for line in run.stderr.splitlines())) if m]
     assert len(pages) == 7
     assert [m[7] for m in pages] == ["time left unknown yet"] * 6 + ["last page"]
+
+
+def test_a_signalled_stream_says_stopped_interrupted(sim: Simulator, tmp_path: Path) -> None:
+    sim.set_events(make_events(6_000, start=START))
+    sim.latency = 0.05
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(make_config(sim, page_size=200)))
+    proc = subprocess.Popen(
+        [*tap_command(), "--config", str(config_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for n, _ in enumerate(proc.stdout):
+        if n == 500:
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, stderr = proc.communicate(timeout=60)
+
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    lines = [line.split(" | ")[-1] for line in stderr.splitlines()]
+    assert not any(line.startswith("ticket_events: done") for line in lines)
+    (stopped,) = [line for line in lines if line.startswith("ticket_events: stopped: ")]
+    assert stopped.endswith(". Interrupted.")
