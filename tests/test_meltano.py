@@ -428,3 +428,13 @@ def test_readme_snippet_adds_the_tap_to_a_fresh_meltano_project(tmp_path: Path) 
     assert state["singer_state"]["bookmarks"]["ticket_events"]["replication_key_value"] == max(
         e["timestamp"] for e in events
     )
+
+
+def test_readme_state_commands_name_the_state_id_meltano_run_keeps() -> None:
+    """The README's state commands use the id the end-to-end test reads after `meltano run` in dev."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("### Environments and state", 1)[1].split("\n### ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    named = set(re.findall(r"\b(\w+:tap-zendesk-ticket-events-to-[\w-]+)", block))
+    assert named == {STATE_ID}
+    assert "--environment" not in block  # the run it follows used the default environment
