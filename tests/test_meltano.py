@@ -9,6 +9,7 @@ Run it alone with `python3 tasks.py pytest -m postgres`.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -319,12 +320,16 @@ def test_readme_snippet_for_an_existing_project_declares_every_setting_and_capab
     assert_declares_the_tap(readme_snippet_tap())
 
 
+@functools.cache
+def about_json() -> str:
+    """The tap's ``--about`` (one subprocess for every test that compares a declaration with it)."""
+    return subprocess.run(
+        [*tap_command(), "--about", "--format=json"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+
+
 def assert_declares_the_tap(tap: dict[str, Any]) -> None:
-    about = json.loads(
-        subprocess.run(
-            [*tap_command(), "--about", "--format=json"], capture_output=True, text=True, timeout=60, check=True
-        ).stdout
-    )
+    about = json.loads(about_json())
     declared = {s["name"]: s for s in tap["settings"]}
     kinds = {"string": "string", "integer": "integer", "boolean": "boolean", "object": "object", "array": "array"}
     for name, prop in about["settings"]["properties"].items():
