@@ -208,13 +208,16 @@ class ZendeskExportStream(RESTStream[PageToken]):
     def get_url_params(self, context: Context | None, next_page_token: PageToken | None) -> dict[str, Any]:  # noqa: ARG002
         start = self._first_start_time if next_page_token is None else next_page_token[0]
         params: dict[str, Any] = {"start_time": start, "per_page": self._per_page()}
-        if self.sideload_comments():
+        if self.sideload_reason() is not None:
             params["include"] = "comment_events"
         return params
 
-    def sideload_comments(self) -> bool:
-        """Whether to send ``include=comment_events``: only the ticket events export takes it."""
-        return False
+    def sideload_reason(self) -> str | None:
+        """Why ``include=comment_events`` is sent, or None when it is not.
+
+        Only the ticket events export takes it.
+        """
+        return None
 
     def _per_page(self) -> int:
         """The probe's size while a full second is re-asked, else the adaptive page size."""
@@ -394,6 +397,8 @@ class ZendeskExportStream(RESTStream[PageToken]):
             self.settings.end_time,
             AUTH_LABELS.get(self.settings.auth_method, self.settings.auth_method),
             self.throttle.max_per_minute,
+            host=self.url_base,  # scheme, host and port only: settings.py refuses credentials or a query
+            comments=self.sideload_reason(),
         )
         self._boundary = Boundary(self._first_start_time)
         try:

@@ -71,8 +71,21 @@ class Progress:
     _recent: deque[tuple[float, int, int, int]] = field(default_factory=lambda: deque(maxlen=RATE_WINDOW_PAGES + 1))
     """(clock, events, reached, pages) at the start and after each of the last pages."""
 
-    def start(self, start_time: int, reason: str, end_time: int | None, auth: str, budget: int) -> None:
-        """Say what window will be exported, from where and why, with which credentials."""
+    def start(  # noqa: PLR0917 - each is one fact of the start line
+        self,
+        start_time: int,
+        reason: str,
+        end_time: int | None,
+        auth: str,
+        budget: int,
+        host: str = "",
+        comments: str | None = None,
+    ) -> None:
+        """Say what window will be exported, from where and why.
+
+        Also from which host, with which credentials, and whether full comments are asked for
+        (and why): what a person checks first when a run surprises them.
+        """
         self._started = self.clock()
         self._window_start = start_time
         self._window_end = end_time if end_time is not None else int(self.wall_clock())
@@ -80,14 +93,16 @@ class Progress:
         self._recent.append((self._started, 0, start_time, 0))
         until = f"end_date {iso(end_time)}" if end_time is not None else f"now ({iso(self._window_end)})"
         self.logger.info(
-            "%s: exporting from %s (%d, %s) up to %s; auth: %s; throttle: %d requests/minute.",
+            "%s: exporting from %s (%d, %s) up to %s from %s; auth: %s; throttle: %d requests/minute%s.",
             self.stream,
             iso(start_time),
             start_time,
             reason,
             until,
+            host,
             auth,
             budget,
+            f"; comments sideloaded (include=comment_events: {comments})" if comments else "",
         )
 
     def share_done(self, reached: int) -> float:

@@ -40,20 +40,18 @@ class TicketEventsStream(ZendeskExportStream):
         """The selected streams made from this stream's events (the SDK's children of it)."""
         return [child for child in self.child_streams if isinstance(child, DerivedStream) and child.selected]
 
-    def sideload_comments(self) -> bool:
+    def sideload_reason(self) -> str | None:
         """Full comments when asked for, and whenever ``ticket_comments`` needs them."""
-        return self.settings.include_comment_events or any(
-            isinstance(child, TicketCommentsStream) for child in self.derived_streams
-        )
+        if self.settings.include_comment_events:
+            return "include_comment_events is true"
+        if any(isinstance(child, TicketCommentsStream) for child in self.derived_streams):
+            return "ticket_comments is selected"
+        return None
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Announce the derived streams (their SCHEMA first), then export as every stream does."""
         for child in self.derived_streams:
             child.write_schema()
-        if not self.settings.include_comment_events and self.sideload_comments():
-            self.logger.info(
-                "%s: ticket_comments is selected, so comments are sideloaded (include=comment_events).", self.name
-            )
         yield from super().get_records(context)
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:  # noqa: ARG002

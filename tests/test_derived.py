@@ -117,7 +117,7 @@ def test_field_history_and_comments_equal_an_independent_derivation(sim: Simulat
     assert {row["id"]: row for row in comments} == expected_comments(events)
     # The comments came from the same pages: include=comment_events without the setting.
     assert all(r.params.get("include") == "comment_events" for r in sim.export_requests())
-    assert "comments are sideloaded" in run.stderr
+    assert "comments sideloaded (include=comment_events: ticket_comments is selected)" in run.stderr
     schemas = {m["stream"]: m["schema"] for m in run.messages if m["type"] == "SCHEMA"}
     for stream in DERIVED:
         validator = jsonschema.Draft7Validator(schemas[stream])

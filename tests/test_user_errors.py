@@ -206,6 +206,16 @@ def test_subdomain_and_api_url_together_are_refused(tmp_path: Path) -> None:
     assert "Settings 'subdomain' and 'api_url' are both set: set only one" in line
 
 
+def test_the_start_line_names_the_host_called(sim: Simulator, tmp_path: Path) -> None:
+    sim.set_events(make_events(20))
+
+    run = run_tap(tmp_path, make_config(sim))
+
+    assert run.returncode == 0, run.stderr
+    start = next(line for line in run.stderr.splitlines() if "ticket_events: exporting from" in line)
+    assert f"from {sim.url};" in start
+
+
 # --- the files the README has people create ---------------------------------------------------
 
 
