@@ -6,9 +6,11 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import types
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,8 @@ from tests.simulator import ACCESS_TOKEN, API_TOKEN, EMAIL, Simulator, Simulator
 
 SECRETS = (API_TOKEN, ACCESS_TOKEN)
 START_DATE = "2023-11-14T00:00:00Z"  # 1699920000, before every simulated event
+# The local PostgreSQL of the end-to-end tests (test_meltano.py, test_strict_targets.py).
+PG_HOST, PG_PORT, PG_USER, PG_DATABASE = "127.0.0.1", "5432", "postgres", "postgres"
 
 
 @dataclass
@@ -176,3 +180,52 @@ def make_config(sim: Simulator, **overrides: Any) -> dict[str, Any]:
     }
     config.update(overrides)
     return {k: v for k, v in config.items() if v is not None}
+
+
+class PsqlError(Exception):
+    pass
+
+
+def unavailable(reason: str) -> None:
+    """Skip, except under CI=true, where the end-to-end tests must run: then fail."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true, so this end-to-end test must run, but {reason}")
+    pytest.skip(reason)
+
+
+def psql(sql: str) -> str:
+    args = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]
+    args += ["-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", PG_DATABASE, "-c", sql]
+    try:
+        proc = subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PGCONNECT_TIMEOUT": "5"},
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise PsqlError(f"psql timed out: {sql}") from exc
+    if proc.returncode:
+        raise PsqlError(proc.stderr.strip() or f"psql exited {proc.returncode}")
+    return proc.stdout.strip()
+
+
+@pytest.fixture
+def pg_schema(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, unused schema name (e2e_<test module>_<random>); the schema is dropped at the end."""
+    if shutil.which("psql") is None:
+        unavailable("psql (the PostgreSQL client) is not installed")
+    try:
+        psql("select 1")
+    except PsqlError as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else "no answer"
+        unavailable(f"PostgreSQL at {PG_HOST}:{PG_PORT} (user {PG_USER}) is unreachable: {first_line}")
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    schema = f"e2e_{module}_{uuid.uuid4().hex[:12]}"
+    try:
+        yield schema
+    finally:
+        psql(f'drop schema if exists "{schema}" cascade')

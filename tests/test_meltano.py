@@ -16,8 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-import uuid
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,17 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import START_DATE, assert_no_secret, tap_command
+from tests.conftest import (
+    PG_DATABASE,
+    PG_HOST,
+    PG_PORT,
+    PG_USER,
+    START_DATE,
+    assert_no_secret,
+    psql,
+    tap_command,
+    unavailable,
+)
 from tests.simulator import (
     API_TOKEN,
     EMAIL,
@@ -41,7 +49,6 @@ from tests.test_readme import readme_block
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"
-PG_HOST, PG_PORT, PG_USER, PG_DATABASE = "127.0.0.1", "5432", "postgres", "postgres"
 STATE_ID = "dev:tap-zendesk-ticket-events-to-target-postgres"
 # What a fresh clone would not have: virtualenvs, Meltano's installs and state, a developer's
 # .env (real credentials must never reach a test), outputs and caches.
@@ -49,56 +56,6 @@ NOT_COPIED = shutil.ignore_patterns(
     ".git", ".venv*", ".meltano", ".env", "output", "*_cache", "__pycache__", "*.egg-info", "dist", "build"
 )
 CONFIG_PREFIXES = ("TAP_ZENDESK_TICKET_EVENTS_", "TARGET_POSTGRES_", "TARGET_JSONL_", "MELTANO_")
-
-
-class PsqlError(Exception):
-    pass
-
-
-def unavailable(reason: str) -> None:
-    """Skip, except under CI=true, where this test must run: then fail."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true, so the Meltano end-to-end test must run, but {reason}")
-    pytest.skip(reason)
-
-
-def psql(sql: str) -> str:
-    args = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]
-    args += ["-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", PG_DATABASE, "-c", sql]
-    try:
-        proc = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "PGCONNECT_TIMEOUT": "5"},
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise PsqlError(f"psql timed out: {sql}") from exc
-    if proc.returncode:
-        raise PsqlError(proc.stderr.strip() or f"psql exited {proc.returncode}")
-    return proc.stdout.strip()
-
-
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
-    """A fresh, unused schema name; the schema is dropped at the end."""
-    if shutil.which("psql") is None:
-        unavailable("psql (the PostgreSQL client) is not installed")
-    try:
-        psql("select 1")
-    except PsqlError as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else "no answer"
-        unavailable(f"PostgreSQL at {PG_HOST}:{PG_PORT} (user {PG_USER}) is unreachable: {first_line}")
-    if not MELTANO.exists():
-        unavailable(f"{MELTANO} is missing: run `python3 tasks.py setup`")
-    schema = f"e2e_meltano_{uuid.uuid4().hex[:12]}"
-    try:
-        yield schema
-    finally:
-        psql(f'drop schema if exists "{schema}" cascade')
 
 
 def meltano_env(api_url: str, schema: str) -> dict[str, str]:
@@ -181,6 +138,8 @@ def assert_nested_fields_are_jsonb(schema: str, events: list[dict[str, Any]]) ->
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_meltano_run_into_postgres_then_resume_from_saved_state(tmp_path: Path, pg_schema: str) -> None:
+    if not MELTANO.exists():
+        unavailable(f"{MELTANO} is missing: run `python3 tasks.py setup`")
     project = tmp_path / "project"
     shutil.copytree(ROOT, project, ignore=NOT_COPIED)
     select_derived_streams(project)
