@@ -207,7 +207,7 @@ def short(log: str) -> str:
 
 @dataclass
 class Export:
-    """A varied export in two parts (the second arrives after the first run) and its pipe runs."""
+    """A varied export in two parts: the second arrives between the two runs."""
 
     sim: Simulator
     tmp_path: Path
