@@ -10,9 +10,10 @@ fails the load. Two of them are tested here, each installed from PyPI into its o
   (127.0.0.1:5432, user postgres; skipped without it, except under CI=true, where it must run);
 - target-duckdb 0.8.0, into a DuckDB file.
 
-Each test makes two runs of both streams, as a cron job would: the first over part of the
-export, then new events, and a second run from the last STATE the target printed. The
-destination must hold every event id exactly once. Run them alone with
+Each test makes two runs of all four streams (the two exports and the two derived from the
+ticket events), as a cron job would: the first over part of the export, then new events, and
+a second run from the last STATE the target printed. The destination must hold every id
+exactly once. Run them alone with
 `python3 tasks.py pytest tests/test_strict_targets.py`.
 """
 
@@ -44,7 +45,8 @@ from tests.conftest import (
     selecting,
     tap_command,
 )
-from tests.simulator import Simulator, make_events, make_metric_events, metric_epoch
+from tests.simulator import Simulator, event_second, make_metric_events, make_recorded_events, metric_epoch
+from tests.test_derived import expected_comments, expected_history
 
 ROOT = Path(__file__).resolve().parent.parent
 # One virtualenv per target and version, in the clone like .venv and .venv-meltano: git-ignored,
@@ -52,7 +54,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # shared with another clone's test run (a shared ~/.cache would be built by two at once).
 TARGET_VENVS = ROOT / ".venv-targets"
 READY = "requirements.ok"  # written last: a venv without it (an interrupted build) is rebuilt
-STREAMS = ("ticket_events", "ticket_metric_events")
+EXPORTS = ("ticket_events", "ticket_metric_events")  # the streams with a bookmark
+STREAMS = (*EXPORTS, "ticket_field_history", "ticket_comments")
 
 
 @dataclass(frozen=True)
@@ -229,7 +232,7 @@ class Export:
         """New events, the first of each stream in its bookmark's own second, which the second
         run reads again: the target must upsert the re-read ones, not add them twice."""
         bookmark = bookmark_of(state, "ticket_events")
-        events = make_events(
+        events = make_recorded_events(
             600, start=bookmark, first_id=max(e["id"] for e in self.events) + 11, seed=62, bursts={bookmark + 90: 250}
         )
         metric_bookmark = bookmark_of(state, "ticket_metric_events")
@@ -241,20 +244,28 @@ class Export:
         self.sim.add_events(events)
         self.sim.set_metric_events(self.metric_events)
 
-    def ids(self, stream: str) -> list[int]:
-        return [e["id"] for e in (self.events if stream == "ticket_events" else self.metric_events)]
+    def ids(self, stream: str) -> list[Any]:
+        """The primary keys the destination must hold, each once."""
+        if stream == "ticket_events":
+            return [e["id"] for e in self.events]
+        if stream == "ticket_metric_events":
+            return [e["id"] for e in self.metric_events]
+        if stream == "ticket_field_history":
+            return list(expected_history(self.events))
+        return list(expected_comments(self.events))
 
     def last_second(self, stream: str) -> int:
         if stream == "ticket_events":
-            return max(e["timestamp"] for e in self.events)
+            return max(event_second(e) for e in self.events)
         return max(metric_epoch(e) for e in self.metric_events)
 
 
 @pytest.fixture
 def export(sim: Simulator, tmp_path: Path) -> Export:
-    """1,500 ticket events with a 450-event second (more than a 200-event page) and comments
-    whose `via` is an object, 5% of the events with an object `via` too, and metric events."""
-    events = make_events(1500, start=1_700_000_000, seed=61, bursts={1_700_000_700: 450})
+    """1,500 ticket events in every recorded shape, with a 450-event second (more than a
+    200-event page), comments whose `via` is an object, 5% of the events with an object `via`
+    too; and metric events."""
+    events = make_recorded_events(1500, start=1_700_000_000, seed=61, bursts={1_700_000_700: 450})
     metric_events = make_metric_events(400, start=1_700_000_000, seed=64)
     sim.set_events(events)
     sim.set_metric_events(metric_events)
@@ -272,13 +283,13 @@ def two_runs(export: Export, target: Target, target_config: dict[str, Any], chec
     first = pipe(export.tmp_path, "first", target, target_config, export.tap_args("first", None))
     check()
     state = first.states[-1]
-    for stream in STREAMS:
+    for stream in EXPORTS:
         assert bookmark_of(state, stream) == export.last_second(stream), f"{stream}: the target's last STATE"
 
     export.add_second_part(state)
-    seen = {stream: len(export.sim.export_requests(stream)) for stream in STREAMS}
+    seen = {stream: len(export.sim.export_requests(stream)) for stream in EXPORTS}
     second = pipe(export.tmp_path, "second", target, target_config, export.tap_args("second", state))
-    for stream in STREAMS:
+    for stream in EXPORTS:
         resumed = export.sim.export_requests(stream)[seen[stream] :]
         assert resumed, f"{stream}: the second run sent no request"
         assert resumed[0].params["start_time"] == str(bookmark_of(state, stream)), f"{stream}: not resumed"
@@ -287,10 +298,12 @@ def two_runs(export: Export, target: Target, target_config: dict[str, Any], chec
     return [first, second]
 
 
-def assert_exactly_once(stream: str, loaded_ids: list[int], export: Export) -> None:
-    expected = export.ids(stream)
-    assert sorted(set(loaded_ids)) == sorted(expected), f"{stream}: event ids missing or unexpected"
-    assert len(loaded_ids) == len(expected), f"{stream}: an event id has more than one row"
+def assert_exactly_once(stream: str, loaded_ids: list[str], export: Export) -> None:
+    """Ids compared as text: the field history's are strings, the others integers."""
+    expected = [str(i) for i in export.ids(stream)]
+    assert expected, f"{stream}: the export makes no row of this stream"
+    assert sorted(set(loaded_ids)) == sorted(expected), f"{stream}: ids missing or unexpected"
+    assert len(loaded_ids) == len(expected), f"{stream}: an id has more than one row"
 
 
 def object_via_event(export: Export) -> dict[str, Any]:
@@ -302,7 +315,7 @@ def object_via_event(export: Export) -> dict[str, Any]:
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_pipelinewise_target_postgres_loads_both_streams_then_resumes_from_its_state(
+def test_pipelinewise_target_postgres_loads_every_stream_then_resumes_from_its_state(
     export: Export, pg_schema: str
 ) -> None:
     config = {
@@ -320,7 +333,7 @@ def test_pipelinewise_target_postgres_loads_both_streams_then_resumes_from_its_s
 
     def check() -> None:
         for stream in STREAMS:
-            ids = [int(i) for i in psql(f'select id from "{pg_schema}".{stream}').split()]
+            ids = psql(f'select id from "{pg_schema}".{stream}').splitlines()
             assert_exactly_once(stream, ids, export)
 
     runs = two_runs(export, PIPELINEWISE_POSTGRES, config, check)
@@ -378,7 +391,7 @@ def duckdb_rows(database: Path, sql: str) -> list[list[Any]]:
 
 
 @pytest.mark.slow
-def test_target_duckdb_loads_both_streams_then_resumes_from_its_state(export: Export, tmp_path: Path) -> None:
+def test_target_duckdb_loads_every_stream_then_resumes_from_its_state(export: Export, tmp_path: Path) -> None:
     duckdb_file = tmp_path / "warehouse.duckdb"
     config = {
         "path": str(duckdb_file),
@@ -390,8 +403,8 @@ def test_target_duckdb_loads_both_streams_then_resumes_from_its_state(export: Ex
 
     def check() -> None:
         for stream in STREAMS:
-            ids = [row[0] for row in duckdb_rows(duckdb_file, f"select id from zendesk.{stream}")]
-            assert_exactly_once(stream, [int(i) for i in ids], export)
+            ids = [str(row[0]) for row in duckdb_rows(duckdb_file, f"select id from zendesk.{stream}")]
+            assert_exactly_once(stream, ids, export)
 
     two_runs(export, TARGET_DUCKDB, config, check)
 
