@@ -13,8 +13,7 @@ fails the load. Two of them are tested here, each installed from PyPI into its o
 Each test makes two runs of all four streams (the two exports and the two derived from the
 ticket events), as a cron job would: the first over part of the export, then new events, and
 a second run from the last STATE the target printed. The destination must hold every id
-exactly once. Run them alone with
-`python3 tasks.py pytest tests/test_strict_targets.py`.
+exactly once. Run them alone with `python3 tasks.py pytest tests/test_strict_targets.py`.
 """
 
 from __future__ import annotations
