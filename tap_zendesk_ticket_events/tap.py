@@ -44,7 +44,12 @@ class RecordBatchingWriter(MsgSpecWriter):
     """
 
     def write_message(self, message: Message) -> None:
-        sys.stdout.buffer.write(self.format_message(message))
+        data = self.format_message(message)
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is not None:
+            buffer.write(data)
+        else:  # a text-only stdout, such as the SDK test suite's capture
+            sys.stdout.write(data.decode("utf-8"))
         if message.type != SingerMessageType.RECORD:
             sys.stdout.flush()
 
