@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import email.utils
-import time
-from pathlib import Path
+import math
 
+import backoff._sync
+import pytest
 import requests
 
+from tap_zendesk_ticket_events import retry as retry_module
+from tap_zendesk_ticket_events import throttle as throttle_module
 from tap_zendesk_ticket_events.retry import retry_after
 from tap_zendesk_ticket_events.throttle import Throttle
-from tests.conftest import make_config, run_tap, selecting
+from tests import simulator as simulator_module
+from tests.conftest import make_config, sync_in_process
 from tests.simulator import Simulator, make_events
+from tests.virtual_clock import VirtualClock
 
 
 class FakeClock:
@@ -67,21 +72,37 @@ def test_no_sixty_second_window_ever_holds_more_than_the_budget() -> None:
         assert sum(1 for u in sent[i:] if u - t < 60) <= 10
 
 
-def test_tap_at_the_budget_draws_no_429(sim: Simulator, tmp_path: Path) -> None:
-    sim.set_events(make_events(450))
-    sim.rate_limit_per_minute = 6  # 5 pages of ticket events, 1 of metric events: one shared budget
+def test_tap_over_the_budget_waits_and_spaces_its_requests(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three times the budget: the run must wait, and Zendesk's own count must never trip.
 
-    config = make_config(sim, page_size=100, max_requests_per_minute=6)
-    both = selecting(tmp_path, config, "ticket_events", "ticket_metric_events")
+    One virtual clock for the tap's throttle, backoff and the simulator's budget: the run's
+    two minutes of waiting take no time, and the spacing checked is the one Zendesk sees.
+    """
+    clock = VirtualClock()
+    clock.install(monkeypatch, throttle_module, simulator_module, backoff._sync)
+    sim.set_events(make_events(600))  # one a second or slower: 6 pages of 100, or 7
+    budget = 2
+    sim.rate_limit_per_minute = budget  # Zendesk's own count: one more request would get a 429
 
-    run = run_tap(tmp_path, config, extra_args=both)
+    run = sync_in_process(make_config(sim, page_size=100, max_requests_per_minute=budget))
 
     assert run.returncode == 0, run.stderr
-    assert len(sim.export_requests(None)) == 6
-    assert all(r.status == 200 for r in sim.export_requests(None))
+    assert len(set(run.ids)) == 600
+    sent = sim.export_requests(None)
+    assert len(sent) >= 3 * budget
+    assert [r.status for r in sent] == [200] * len(sent), "the simulator's budget was exceeded: 429"
+    # No 60-second window holds more than the budget: the (n+budget)-th request arrived at
+    # least a minute after the n-th.
+    for early, late in zip(sent, sent[budget:], strict=False):
+        assert late.at - early.at >= 60 - 1e-6, [round(r.at - sent[0].at, 3) for r in sent]
+    # ...and no more than it had to: a minute for each further batch of the budget, all
+    # asked of the throttle.
+    minutes = math.ceil(len(sent) / budget) - 1
+    assert sent[-1].at - sent[0].at < minutes * 60 + 1
+    assert round(sum(clock.sleeps)) == minutes * 60
 
 
-def test_retry_after_reads_seconds_and_http_dates() -> None:
+def test_retry_after_reads_seconds_and_http_dates(monkeypatch: pytest.MonkeyPatch) -> None:
     def answer(value: str | None) -> requests.Response:
         response = requests.Response()
         if value is not None:
@@ -91,6 +112,9 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert retry_after(answer("17")) == 17.0
     assert retry_after(answer(None)) is None
     assert retry_after(answer("soon")) is None
-    in_30s = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 28 <= (retry_after(answer(in_30s)) or 0) <= 30
-    assert retry_after(answer(email.utils.formatdate(time.time() - 30, usegmt=True))) == 0.0
+    # An HTTP date counts from the tap's clock, here one that stands still.
+    clock = VirtualClock()
+    clock.install(monkeypatch, retry_module)
+    in_30s = email.utils.formatdate(clock.time() + 30, usegmt=True)  # whole seconds: up to 1 s less
+    assert 29 < (retry_after(answer(in_30s)) or 0) <= 30
+    assert retry_after(answer(email.utils.formatdate(clock.time() - 30, usegmt=True))) == 0.0
