@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from singer_sdk.exceptions import ConfigValidationError
 
+from tap_zendesk_ticket_events.errors import TapError
+from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tests.conftest import START_DATE, make_config, run_tap, tap_command
 from tests.simulator import API_TOKEN, EMAIL, Simulator, make_events
 
@@ -70,9 +74,7 @@ def test_invalid_config_is_refused_in_one_line(
         if value is None:
             config.pop(key, None)
 
-    started = time.monotonic()
-    run = run_tap(tmp_path, config)
-    elapsed = time.monotonic() - started
+    run = run_tap(tmp_path, config, timeout=60)  # a run that hangs fails; waits: see below
 
     assert run.returncode != 0
     errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
@@ -81,7 +83,33 @@ def test_invalid_config_is_refused_in_one_line(
     assert "Traceback" not in run.stderr
     assert run.stdout == ""
     assert sim.requests == []
-    assert elapsed < 5, "refusing a configuration must not wait on anything"
+
+
+@pytest.mark.parametrize(("overrides", "named"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_invalid_config_is_refused_before_any_wait_or_connection(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, overrides: dict[str, Any], named: str
+) -> None:
+    """The tap refuses the configuration when it is made: no sleep, no socket opened anywhere."""
+    config = make_config(sim, **overrides)
+    for key, value in overrides.items():
+        if value is None:
+            config.pop(key, None)
+    waited: list[float] = []
+    connected: list[object] = []
+
+    def no_connection(_sock: socket.socket, address: object) -> None:
+        connected.append(address)
+        raise OSError("no connection in this test")
+
+    monkeypatch.setattr(time, "sleep", waited.append)
+    monkeypatch.setattr(socket.socket, "connect", no_connection)
+
+    with pytest.raises((ConfigValidationError, TapError)) as refused:
+        TapZendeskTicketEvents(config=config)
+
+    assert named in str(refused.value) + " ".join(str(e) for e in getattr(refused.value, "errors", []))
+    assert waited == []
+    assert connected == []
 
 
 def test_config_from_environment(sim: Simulator, tmp_path: Path) -> None:
