@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from singer_sdk.testing import get_tap_test_class
 
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tests.conftest import START_DATE
 from tests.simulator import API_TOKEN, EMAIL, Simulator, SimulatorServer, make_events, make_metric_events
 
-# The suite is built at import time, so its simulator must already listen.
+# The suite is built at import time with its config, so the simulator's port is bound then;
+# it answers only while this module's tests run (the fixture below), then it is closed.
 _SIM = Simulator()
 _SIM.set_events(make_events(3_000, bursts={1_700_001_000: 1_500}))
 _SIM.set_metric_events(make_metric_events(2_000))
-_SERVER = SimulatorServer(_SIM).start()
+_SERVER = SimulatorServer(_SIM)
 
 CONFIG = {
     "api_url": _SERVER.url,
@@ -44,6 +47,15 @@ def _catalog_selecting_every_stream() -> dict[str, Any]:
 # property typed ["string", "object", "null"] that is a string (a child event's `via` is typed
 # so), and in 0.54.9 it then reports that failure under every object property of the run. test_export validates every record of both streams against the SCHEMA
 # the tap emits, which checks the same types and more.
+@pytest.fixture(scope="module", autouse=True)
+def serving() -> Iterator[SimulatorServer]:
+    _SERVER.start()
+    try:
+        yield _SERVER
+    finally:
+        _SERVER.stop()  # stops serving and closes the listening socket
+
+
 TestTapZendeskTicketEvents = get_tap_test_class(
     tap_class=TapZendeskTicketEvents,
     config=CONFIG,
