@@ -13,6 +13,7 @@ import contextlib
 import io
 import itertools
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -25,9 +26,12 @@ from typing import Any
 import backoff._sync
 import pytest
 
+from tap_zendesk_ticket_events import auth as auth_module
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
+from tests import simulator as simulator_module
 from tests.conftest import SECRETS, START_DATE, TapRun, sync_in_process, tap_command
 from tests.simulator import OAUTH_TOKEN_PATH, Request, Simulator, make_events
+from tests.virtual_clock import VirtualClock
 
 STORE_NAME = "oauth-token.json"
 
@@ -149,35 +153,60 @@ def token_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 # --- long backfills -------------------------------------------------------------------
 
 
-def test_backfill_over_several_token_lifetimes_refreshes_before_expiry(sim: Simulator, tmp_path: Path) -> None:
+def test_backfill_over_several_token_lifetimes_refreshes_before_expiry(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In process, on one virtual clock for the tap's auth and the simulator: a page takes
+    0.375 s of it and nothing else moves it, so when each token is used is exact."""
+    clock = VirtualClock()
+    clock.install(monkeypatch, auth_module, simulator_module)
     events = make_events(4_000)
     sim.set_events(events)
-    sim.latency = 0.5  # 16 pages: about 8 s, four lifetimes of 2 s
-    sim.oauth.token_lifetime = 2
-    sim.oauth.actual_lifetime = 2.6  # a token used after its announced expiry would still pass...
+    sim.latency = 0.375  # 16 pages: 6 s, three lifetimes of 2 s
+    lifetime = 2.0
+    sim.oauth.token_lifetime = lifetime  # and a token dies exactly then
     config = oauth_config(sim, tmp_path, page_size=250)
 
-    run = run_oauth(tmp_path, sim, config)
+    with caplog.at_level(logging.INFO):
+        run = sync_in_process(config)
 
     assert run.returncode == 0, run.stderr
+    assert_no_oauth_secret(sim, tmp_path, run, TapRun(0, "", caplog.text))
     assert Counter(run.ids) == Counter(e["id"] for e in events)  # every id, exactly once
     tokens = token_requests(sim)
     assert len(tokens) >= 4, "the first token and at least three refreshes mid-run"
     assert all(r.status == 200 for r in tokens)
-    # ...but none was: each was refreshed within expires_in, so no request was ever refused.
+    # Each token was refreshed before it died: no request was ever refused...
     assert [r.status for r in api_requests(sim) if r.status != 200] == []
+    # ...and within the margin: none used in the last tenth of its lifetime (where a slow
+    # request or a clock ahead would reach Zendesk with a dead token), none dropped early.
+    for refresh, following in itertools.pairwise(tokens):
+        issued = refresh.oauth_generation + 1
+        used = [r.at - refresh.at for r in api_requests(sim) if r.oauth_generation == issued]
+        assert used, f"generation {issued} was never used"
+        assert lifetime / 2 <= max(used) < lifetime * 0.9, used
+        assert following.at - refresh.at < lifetime
     # Each refresh used the refresh token the previous one returned: rotation was followed.
     assert [r.oauth_generation for r in tokens] == list(range(1, len(tokens) + 1))
-    assert len(refreshed_lines(run)) == len(tokens)
+    assert caplog.text.count("Refreshed the OAuth access token") == len(tokens)
     assert stored(config)["refresh_token"] in sim.oauth.refresh_tokens  # the live one is kept
 
 
 def test_401_for_an_expired_token_refreshes_and_retries_the_request_once(sim: Simulator, tmp_path: Path) -> None:
     events = make_events(2_000)
     sim.set_events(events)
-    sim.latency = 0.4
-    sim.oauth.token_lifetime = 3600  # announced...
-    sim.oauth.actual_lifetime = 1.0  # ...but dead after a second, as a revoked or skewed token
+    sim.oauth.token_lifetime = 3600  # announced: the tap has no reason to refresh early...
+    served: Counter[int] = Counter()
+
+    def die_after_three_requests(request: Request) -> bool:
+        # ...but each token dies after three requests, as a revoked or skewed one would.
+        # Counted, not timed: the same requests are refused however slow the machine is.
+        if served[request.oauth_generation] == 3:
+            sim.oauth.expire_access_tokens()
+        served[request.oauth_generation] += 1
+        return False
+
+    sim.oauth.on_export = die_after_three_requests
     config = oauth_config(sim, tmp_path, page_size=250)
 
     run = run_oauth(tmp_path, sim, config)
@@ -345,9 +374,12 @@ def test_concurrent_runs_on_one_store_share_the_token_instead_of_burning_it(sim:
     assert len(refreshes) >= 3
     assert sum(len(refreshed_lines(run)) for run in runs) == len(refreshes)
     # One token for both runs: one refresh per lifetime, never two runs refreshing at once
-    # (which would delete each other's tokens and double the refreshes).
+    # (which would delete each other's tokens and double the refreshes). A refresh comes at
+    # least 0.9 lifetimes after the one before by design; the mean gap, unlike the smallest,
+    # does not shrink when the machine's load delays one refresh: only the first and the
+    # last count. Two runs each refreshing would bring it down to about half a lifetime.
     gaps = [b.at - a.at for a, b in itertools.pairwise(refreshes)]
-    assert min(gaps) > lifetime / 2, gaps
+    assert (refreshes[-1].at - refreshes[0].at) / len(gaps) > 0.75 * lifetime, gaps
     # A run switched to the token the other one refreshed, rather than refreshing its own.
     assert any("Using the OAuth access token another run refreshed" in run.stderr for run in runs)
 
