@@ -1,0 +1,419 @@
+"""The SDK hooks the tap leans on: one test per private member, log text or override.
+
+The tap relies on parts of singer-sdk that no changelog promises to keep: private members
+(``_write_state_message``, ``_requests_session``, ``_tap``), the exact text of log lines it
+filters, a state key it removes, and overrides the SDK must keep calling. A newer SDK can
+drop or rename any of them without an error: the tap would then quietly stop writing a
+STATE per page, bypass its throttle, or print lines it means to hide. Each test here fails
+with a message that names the hook, so that ``python3 tasks.py canary`` (the suite against
+the newest SDK) says what broke. Every test runs the real tap against the simulator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import json
+import logging
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from singer_sdk import RESTStream, Stream, Tap
+from singer_sdk.authenticators import APIAuthenticatorBase
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.pagination import BaseAPIPaginator
+
+from tap_zendesk_ticket_events.auth import OAuthRefreshAuthenticator
+from tap_zendesk_ticket_events.client import ExportPaginator, ZendeskExportStream
+from tap_zendesk_ticket_events.streams import TicketEventsStream
+from tap_zendesk_ticket_events.tap import RecordBatchingWriter, TapZendeskTicketEvents
+from tap_zendesk_ticket_events.throttle import ThrottledSession
+from tests.conftest import START_DATE, make_config, tap_command
+from tests.simulator import Simulator, make_events
+
+T0 = 1_700_000_000
+
+# --- every SDK member the tap overrides or reads still exists, with the same parameters --
+
+#: (the tap's class, the SDK class it extends, members of the SDK's the tap overrides or uses)
+OVERRIDES: list[tuple[type, type, tuple[str, ...]]] = [
+    (
+        ZendeskExportStream,
+        RESTStream,
+        (
+            "TYPE_CONFORMANCE_LEVEL",
+            "replication_key",
+            "is_sorted",
+            "allow_redirects",
+            "primary_keys",
+            "url_base",
+            "timeout",
+            "requests_session",
+            "authenticator",
+            "compare_start_date",
+            "get_new_paginator",
+            "get_url_params",
+            "request_decorator",
+            "backoff_handler",
+            "validate_response",
+            "response_error_message",
+            "get_batch_config",
+            "parse_response",
+            "get_records",
+            "get_context_state",
+            "_write_state_message",
+            "logger",
+        ),
+    ),
+    (TicketEventsStream, RESTStream, ("post_process", "schema")),
+    (ExportPaginator, BaseAPIPaginator, ("has_more", "get_next", "continue_if_empty")),
+    (
+        TapZendeskTicketEvents,
+        Tap,
+        ("message_writer_class", "capabilities", "config_jsonschema", "discover_streams", "invoke", "logger"),
+    ),
+    (RecordBatchingWriter, MsgSpecWriter, ("write_message", "format_message")),
+    (OAuthRefreshAuthenticator, APIAuthenticatorBase, ("authenticate_request",)),
+]
+
+
+def _parameters(member: object) -> list[str] | None:
+    """A method's parameter names (a property's getter's); None for a plain attribute, or
+    for a method that passes ``*args, **kwargs`` on (it takes whatever the SDK sends)."""
+    if isinstance(member, (classmethod, staticmethod)):
+        member = member.__func__
+    if isinstance(member, property):
+        member = member.fget
+    if not inspect.isfunction(member):
+        return None
+    parameters = inspect.signature(member).parameters.values()
+    if {p.kind for p in parameters} >= {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD}:
+        return None
+    return [p.name for p in parameters]
+
+
+@pytest.mark.parametrize(
+    ("ours", "sdk", "name"),
+    [(ours, sdk, name) for ours, sdk, names in OVERRIDES for name in names],
+    ids=[f"{sdk.__name__}.{name}" for _, sdk, names in OVERRIDES for name in names],
+)
+def test_sdk_still_has_the_member_the_tap_overrides(ours: type, sdk: type, name: str) -> None:
+    # Looked up statically: a class property of the SDK's may not be readable on its base class.
+    assert inspect.getattr_static(sdk, name, None) is not None, (
+        f"singer-sdk's {sdk.__name__} has no '{name}' any more: {ours.__name__} overrides or reads it, "
+        "and the SDK no longer calls or provides it"
+    )
+    theirs = _parameters(inspect.getattr_static(sdk, name))
+    mine = _parameters(inspect.getattr_static(ours, name, None))
+    if theirs is not None and mine is not None:
+        assert mine == theirs, (
+            f"singer-sdk's {sdk.__name__}.{name} now takes {theirs}; {ours.__name__}.{name} takes {mine}"
+        )
+
+
+# --- helpers: an in-process run whose log lines and output are kept ----------------------
+
+
+@dataclass
+class Sync:
+    tap: TapZendeskTicketEvents
+    output: bytes = b""
+    flushes: int = 0
+    error: BaseException | None = None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["type"] == kind]
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return [m["record"] for m in self.of_type("RECORD") if m["stream"] == "ticket_events"]
+
+
+class _CountingBuffer(io.BytesIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+        super().flush()
+
+
+def sync(
+    config: dict[str, Any], state: dict[str, Any] | None = None, *, unfiltered: pytest.MonkeyPatch | None = None
+) -> Sync:
+    """Run the tap in this process; its stdout is counted (bytes and flushes) and parsed.
+
+    With ``unfiltered``, the log filters the tap's streams add are taken off (for the test).
+    """
+    tap = TapZendeskTicketEvents(config=config, state=state)
+    if unfiltered is not None:
+        without_the_taps_log_filters(unfiltered)
+    buffer = _CountingBuffer()
+    out = io.TextIOWrapper(buffer, encoding="utf-8")
+    run = Sync(tap)
+    with contextlib.redirect_stdout(out):
+        try:
+            tap.sync_all()
+        except Exception as exc:  # the test looks at it
+            run.error = exc
+        out.flush()
+    run.output = buffer.getvalue()
+    run.flushes = buffer.flushes
+    run.messages = [json.loads(line) for line in run.output.splitlines() if line.strip()]
+    return run
+
+
+def without_the_taps_log_filters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let through the SDK lines the tap filters out, to see that the SDK still writes them."""
+    for name in ("ticket_events", "ticket_metric_events"):
+        logger = logging.getLogger(f"{TapZendeskTicketEvents.name}.{name}")
+        kept = [f for f in logger.filters if not type(f).__module__.startswith("tap_zendesk_ticket_events")]
+        monkeypatch.setattr(logger, "filters", kept)
+
+
+def log_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records]
+
+
+# --- private members ----------------------------------------------------------------------
+
+
+def test_write_state_message_writes_a_state_after_every_page(sim: Simulator) -> None:
+    sim.set_events(make_events(450))
+
+    run = sync(make_config(sim, page_size=100))
+
+    assert run.error is None, run.error
+    # The STATE after each page: records of a page, then a STATE covering them.
+    pages_with_state = 0
+    seen_record = False
+    for message in run.messages:
+        if message["type"] == "RECORD" and message["stream"] == "ticket_events":
+            seen_record = True
+        elif message["type"] == "STATE" and seen_record:
+            pages_with_state += 1
+            seen_record = False
+    assert pages_with_state >= 5, (
+        "Stream._write_state_message no longer writes a STATE after each page of 100 records "
+        f"({pages_with_state} STATE messages followed records, 5 pages were sent)"
+    )
+
+
+def test_requests_session_is_the_throttled_session_every_request_uses(sim: Simulator) -> None:
+    sim.set_events(make_events(300))
+
+    run = sync(make_config(sim, page_size=100))
+
+    assert run.error is None, run.error
+    stream = run.tap.streams["ticket_events"]
+    assert isinstance(getattr(stream, "_requests_session", None), ThrottledSession), (
+        "RESTStream._requests_session is not the tap's ThrottledSession: the SDK no longer keeps its "
+        "session there, and the throttle may be bypassed"
+    )
+    assert run.tap.throttle.requests == len(sim.export_requests(None)), (
+        "not every export request went through the throttle: the SDK no longer sends through "
+        "requests_session / _requests_session"
+    )
+
+
+def test_tap_is_the_streams_owner(sim: Simulator) -> None:
+    tap = TapZendeskTicketEvents(config=make_config(sim))
+
+    for stream in tap.streams.values():
+        assert getattr(stream, "_tap", None) is tap, (
+            "Stream._tap is not the tap that made the stream: the tap reads its settings and its "
+            "one throttle through it"
+        )
+
+
+# --- hooks the SDK must keep calling -----------------------------------------------------------
+
+
+def test_continue_if_empty_lets_a_page_of_only_duplicates_go_on(sim: Simulator, waits: list[float]) -> None:
+    # 8 events one a second, 16 in the next second, 9 more: a first page of 20 grows to
+    # the whole burst; the second page times out (504), the tap halves it to 10, and the
+    # burst comes back alone, all duplicates. The export must go on past it.
+    events = make_events(18, start=T0, per_second=1e9) + make_events(
+        15, start=T0, bursts={T0 + 8: 15}, first_id=8_000_000_000
+    )
+    sim.set_events(events)
+    sim.faults.extend(["ok", "504"])
+
+    run = sync(make_config(sim, page_size=20))
+
+    assert run.error is None, run.error
+    assert waits == [0.0]  # the 504, cured at once by a smaller page
+    assert sorted(r["id"] for r in run.records) == sorted(e["id"] for e in events), (
+        "the export stopped at a page of only duplicates: the SDK no longer asks "
+        "BaseAPIPaginator.continue_if_empty before ending the pagination"
+    )
+
+
+def test_post_process_turns_an_object_via_into_json_text(sim: Simulator) -> None:
+    events = make_events(3, start=T0)
+    events[1]["via"] = {"channel": "api", "source": {"rel": None}}
+    sim.set_events(events)
+
+    run = sync(make_config(sim))
+
+    assert run.error is None, run.error
+    vias = [r["via"] for r in run.records]
+    assert vias[1] == '{"channel":"api","source":{"rel":null}}', (
+        f"Stream.post_process was not applied to the records (via: {vias[1]!r})"
+    )
+
+
+def test_type_conformance_level_none_leaves_values_as_decoded(sim: Simulator) -> None:
+    # A conforming SDK turns an integer in a boolean-only property into a bool; the tap
+    # asks it not to touch records at all (TYPE_CONFORMANCE_LEVEL = NONE: two thirds of
+    # its CPU). The integer passing through unchanged shows the setting is honoured.
+    assert ZendeskExportStream.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
+    events = make_events(1, start=T0)
+    events[0]["child_events"] = [{"id": events[0]["id"] + 1, "event_type": "Change", "comment_present": 1}]
+    sim.set_events(events)
+
+    run = sync(make_config(sim))
+
+    assert run.error is None, run.error
+    (record,) = run.records
+    assert record["child_events"][0]["comment_present"] == 1
+    assert record["child_events"][0]["comment_present"] is not True, (
+        "the SDK conformed a record although the stream sets TYPE_CONFORMANCE_LEVEL = NONE: "
+        "the SDK no longer reads Stream.TYPE_CONFORMANCE_LEVEL"
+    )
+
+
+def test_message_writer_class_writes_every_message_flushing_all_but_records(sim: Simulator) -> None:
+    sim.set_events(make_events(300))
+
+    run = sync(make_config(sim, page_size=100))
+
+    assert run.error is None, run.error
+    assert type(run.tap.message_writer) is RecordBatchingWriter, (
+        "Tap.message_writer_class is no longer used to make the tap's message writer"
+    )
+    others = len(run.messages) - len(run.of_type("RECORD"))
+    assert len(run.of_type("RECORD")) >= 300
+    # RecordBatchingWriter flushes after every message but a RECORD; the SDK's own writers
+    # flush after every message. Far fewer flushes than messages: it wrote them all.
+    assert others <= run.flushes <= others + 1, (
+        f"{run.flushes} flushes for {len(run.messages)} messages ({others} not RECORD): "
+        "RecordBatchingWriter.write_message (MsgSpecWriter subclass) is bypassed by the SDK"
+    )
+
+
+def test_get_batch_config_keeps_batch_messages_off(sim: Simulator, tmp_path: Path) -> None:
+    sim.set_events(make_events(50))
+    batch = {"encoding": {"format": "jsonl"}, "storage": {"root": tmp_path.as_uri()}}
+
+    run = sync(make_config(sim, batch_config=batch))
+
+    assert run.error is None, run.error
+    assert run.of_type("BATCH") == [], "Stream.get_batch_config no longer keeps the SDK from writing BATCH"
+    assert len(run.records) == 50
+
+
+def test_starting_replication_value_stays_out_of_every_state(sim: Simulator) -> None:
+    sim.set_events(make_events(250))
+
+    run = sync(make_config(sim, page_size=100))
+
+    assert run.error is None, run.error
+    for state in run.of_type("STATE"):
+        for stream, bookmark in state["value"]["bookmarks"].items():
+            assert set(bookmark) <= {"replication_key", "replication_key_value"}, (
+                f"a STATE carries {sorted(bookmark)} for {stream}: the SDK's 'starting_replication_value' "
+                "(removed through get_context_state) has changed name or place"
+            )
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({"TAP_ZENDESK_TICKET_EVENTS_PAGE_SIZE": "0"}, "Invalid configuration: "),  # ConfigValidationError
+        ({}, "Setting 'subdomain' is required"),  # the tap's own TapError
+    ],
+    ids=["config-validation-error", "tap-error"],
+)
+def test_invoke_ends_a_refused_configuration_with_one_line(env: dict[str, str], line: str) -> None:
+    proc = subprocess.run(
+        [*tap_command(), "--config", "ENV"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env={"PATH": os.environ.get("PATH", ""), "TAP_ZENDESK_TICKET_EVENTS_START_DATE": START_DATE, **env},
+    )
+    errors = [text for text in proc.stderr.splitlines() if "| ERROR" in text or "| CRITICAL" in text]
+    assert proc.returncode == 1, proc.stderr
+    assert len(errors) == 1, (
+        "Tap.invoke (the tap's override ends a refused configuration with one line and exit 1) "
+        f"was not reached, or the SDK now logs the failure itself too:\n{proc.stderr[-800:]}"
+    )
+    assert line in errors[0]
+    assert "Traceback" not in proc.stderr
+
+
+# --- the SDK log lines _SupersededSDKLines filters -------------------------------------------
+
+
+def test_sdk_still_logs_starting_incremental_sync(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim.set_events(make_events(20))
+    with caplog.at_level(logging.INFO):
+        sync(make_config(sim), unfiltered=monkeypatch)
+    assert any(m.startswith("Starting incremental sync of") for m in log_messages(caplog)), (
+        "the SDK no longer logs 'Starting incremental sync of ...': _SupersededSDKLines in client.py "
+        "filters a line that is gone or renamed (and would let the new one through)"
+    )
+
+
+def test_sdk_still_logs_pagination_stopped(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim.set_events(make_events(20))  # and no metric events: that export's only page is empty
+    with caplog.at_level(logging.INFO):
+        sync(make_config(sim), unfiltered=monkeypatch)
+    assert any(m.startswith("Pagination stopped after") for m in log_messages(caplog)), (
+        "the SDK no longer logs 'Pagination stopped after ...': _SupersededSDKLines in client.py "
+        "filters a line that is gone or renamed (and would let the new one through)"
+    )
+
+
+def test_sdk_still_logs_an_unhandled_error(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim.set_events(make_events(20))
+    sim.faults.append("403")
+    with caplog.at_level(logging.INFO):
+        run = sync(make_config(sim), unfiltered=monkeypatch)
+    assert run.error is not None
+    assert any(m.startswith("An unhandled error occurred") for m in log_messages(caplog)), (
+        "the SDK no longer logs 'An unhandled error occurred ...': _SupersededSDKLines in client.py "
+        "filters a line that is gone or renamed (and would let the new one through)"
+    )
+
+
+def test_the_filtered_lines_stay_out_of_the_taps_log(sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:
+    sim.set_events(make_events(20))
+    sim.faults.extend(["ok", "403"])  # a second export request refused: an error mid-run
+    with caplog.at_level(logging.INFO):
+        run = sync(make_config(sim, page_size=10))
+    assert run.error is not None
+    superseded = ("Starting incremental sync of", "Pagination stopped after", "An unhandled error occurred")
+    shown = [m for m in log_messages(caplog) if m.startswith(superseded)]
+    assert shown == [], f"_SupersededSDKLines (added to Stream.logger) no longer filters: {shown}"
+
+
+def test_stream_is_still_the_sdk_base_class() -> None:
+    assert issubclass(ZendeskExportStream, Stream)
