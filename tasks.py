@@ -15,15 +15,20 @@ Tasks:
   lint      ruff check, ruff format --check, mypy --strict
   format    ruff format and ruff check --fix
   setup     only create or refresh .venv and .venv-meltano
+  canary    the test suite against the newest singer-sdk release on PyPI, in a throwaway
+            virtualenv (.venv stays on the lock); extra args go to pytest. Not part of CI.
+            CANARY_SDK_VERSION=x.y.z tests that release instead.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import venv
 from pathlib import Path
@@ -71,6 +76,84 @@ def lint() -> None:
 
 def pytest(args: list[str]) -> None:
     run(BIN / "pytest", *args)
+
+
+def locked_version(package: str) -> str:
+    """The version uv.lock pins for ``package``."""
+    found = re.search(rf'^name = "{re.escape(package)}"\nversion = "([^"]+)"', (ROOT / "uv.lock").read_text(), re.M)
+    return found[1] if found else "?"
+
+
+def canary(args: list[str]) -> None:
+    """Run the suite against the newest singer-sdk release, to see SDK breakage before upgrading.
+
+    The tap leans on SDK internals (see tests/test_sdk_hooks.py), so a new release can
+    break it silently. A throwaway virtualenv gets the project with singer-sdk overridden to
+    the newest release (whatever the project's pin says), pytest and jsonschema; .venv and
+    the lock are not touched. Ends with one line naming the SDK version and the result.
+    """
+    locked = locked_version("singer-sdk")
+    with tempfile.TemporaryDirectory(prefix="tap-zendesk-canary-") as tmp:
+        env_dir = Path(tmp) / "venv"
+        venv.EnvBuilder(with_pip=True).create(env_dir)
+        python = env_dir / BIN.name / "python"
+        index = subprocess.run(
+            [str(python), "-m", "pip", "--disable-pip-version-check", "index", "versions", "singer-sdk"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        newest = re.search(r"^singer-sdk \(([^)]+)\)", index.stdout, re.M)
+        if newest is None:
+            sys.exit(f"canary: could not learn the newest singer-sdk from PyPI:\n{index.stdout}{index.stderr}")
+        version = newest[1]
+        same = " (the locked version)" if version == locked else f" (locked: {locked})"
+        print(f"canary: newest singer-sdk on PyPI is {version}{same}", flush=True)
+        if os.environ.get("CANARY_SDK_VERSION"):  # another release, e.g. to try the canary itself
+            version = os.environ["CANARY_SDK_VERSION"]
+            print(f"canary: testing singer-sdk {version} instead (CANARY_SDK_VERSION)", flush=True)
+        overrides = Path(tmp) / "overrides.txt"
+        overrides.write_text(f"singer-sdk[msgspec]=={version}\n")
+        # uv's --override replaces the project's singer-sdk pin (~=) with the newest release.
+        run(
+            BIN / "uv",
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            python,
+            "--override",
+            overrides,
+            ".",
+            "pytest",
+            "jsonschema",
+        )
+        installed = subprocess.run(
+            [str(python), "-c", "import importlib.metadata as m; print(m.version('singer-sdk'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        print(f"+ {python} -m pytest -rf {' '.join(args)}", flush=True)
+        # Run from the checkout, so that the tests and the tap's subprocesses import this
+        # worktree's code, with the canary's packages.
+        proc = subprocess.Popen(
+            [str(python), "-m", "pytest", "-rf", "-p", "no:cacheprovider", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        counts = ""
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            if re.search(r"\d+ (passed|failed|errors?|skipped)", line):
+                counts = line.strip().strip("= ")
+        code = proc.wait()
+    verdict = "PASSED" if code == 0 else "FAILED"
+    result = counts or f"pytest exited with code {code} before running the tests (see above)"
+    print(f"canary: singer-sdk {installed} (locked {locked}): {verdict}: {result}", flush=True)
+    sys.exit(code)
 
 
 def meltano(*args: str, env: dict[str, str], capture: bool = False) -> str:
@@ -165,6 +248,8 @@ def main() -> None:
         pytest(args)
     elif task == "lint":
         lint()
+    elif task == "canary":
+        canary(args)
     elif task == "bench":
         run(BIN / "python", ROOT / "benchmarks" / "run.py", *args)
     elif task == "format":
