@@ -313,11 +313,10 @@ def test_scheduled_runs_follow_the_rotation_and_a_new_refresh_token_replaces_the
 def test_killed_right_after_a_refresh_restarts_with_the_rotated_token(sim: Simulator, tmp_path: Path) -> None:
     events = make_events(3_000)
     sim.set_events(events)
-    sim.latency = 0.3
-    sim.oauth.token_lifetime = 1
     config = oauth_config(sim, tmp_path, page_size=200)
     tap: list[subprocess.Popen[bytes]] = []
     killed = threading.Event()
+    served: Counter[int] = Counter()
 
     def kill_at_first_use_of_a_refreshed_token(request: Request) -> bool:
         # Generation 1 was granted by the test, 2 by the tap's first refresh, 3 by its
@@ -327,6 +326,12 @@ def test_killed_right_after_a_refresh_restarts_with_the_rotated_token(sim: Simul
             tap[0].wait()
             killed.set()
             return True
+        # The mid-run refresh: the first token dies after three pages (counted, not timed:
+        # a token that expired on the clock could do so before the first page on a slow
+        # machine, and the kill would come before any record).
+        if served[request.oauth_generation] == 3:
+            sim.oauth.expire_access_tokens()
+        served[request.oauth_generation] += 1
         return False
 
     sim.oauth.on_export = kill_at_first_use_of_a_refreshed_token
@@ -343,7 +348,6 @@ def test_killed_right_after_a_refresh_restarts_with_the_rotated_token(sim: Simul
     # tokens too. Only the refresh token saved before the kill can start the next run.
     sim.oauth.on_export = None
     sim.oauth.expire_access_tokens()
-    sim.latency = 0
     sim.requests.clear()
     second = run_oauth(tmp_path, sim, config, name="restarted", state=first.states[-1])
 
