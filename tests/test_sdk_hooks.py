@@ -1,8 +1,9 @@
 """The SDK hooks the tap leans on: one test per private member, log text or override.
 
 The tap relies on parts of singer-sdk that no changelog promises to keep: private members
-(``_write_state_message``, ``_requests_session``, ``_tap``), the exact text of log lines it
-filters, a state key it removes, and overrides the SDK must keep calling. A newer SDK can
+(``_requests_session``, ``_tap``, ``_increment_stream_state``, ``_write_schema_message``,
+``_write_record_message``, ``_handle_termination``), the exact text of log lines it filters,
+a state key it removes, and overrides the SDK must keep calling. A newer SDK can
 drop or rename any of them without an error: the tap would then quietly stop writing a
 STATE per page, bypass its throttle, or print lines it means to hide. Each test here fails
 with a message that names the hook, so that ``python3 tasks.py canary`` (the suite against
@@ -17,7 +18,9 @@ import io
 import json
 import logging
 import os
+import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_zendesk_ticket_events.auth import OAuthRefreshAuthenticator
 from tap_zendesk_ticket_events.client import ExportPaginator, ZendeskExportStream
-from tap_zendesk_ticket_events.streams import TicketEventsStream
+from tap_zendesk_ticket_events.streams import DerivedStream, TicketEventsStream
 from tap_zendesk_ticket_events.tap import RecordBatchingWriter, TapZendeskTicketEvents
 from tap_zendesk_ticket_events.throttle import ThrottledSession
 from tests.conftest import START_DATE, make_config, tap_command
@@ -67,20 +70,50 @@ OVERRIDES: list[tuple[type, type, tuple[str, ...]]] = [
             "parse_response",
             "get_records",
             "get_context_state",
-            "_write_state_message",
+            "selected",
+            "selected_by_default",
+            "tap_state",
+            "_increment_stream_state",
             "logger",
         ),
     ),
-    (TicketEventsStream, RESTStream, ("post_process", "schema")),
+    (TicketEventsStream, RESTStream, ("post_process", "schema", "get_records", "generate_child_contexts")),
+    (
+        DerivedStream,
+        Stream,
+        (
+            "parent_stream_type",
+            "selected_by_default",
+            "TYPE_CONFORMANCE_LEVEL",
+            "get_records",
+            "_write_schema_message",
+            "_write_record_message",
+        ),
+    ),
     (ExportPaginator, BaseAPIPaginator, ("has_more", "get_next", "continue_if_empty")),
     (
         TapZendeskTicketEvents,
         Tap,
-        ("message_writer_class", "capabilities", "config_jsonschema", "discover_streams", "invoke", "logger"),
+        (
+            "message_writer_class",
+            "capabilities",
+            "config_jsonschema",
+            "discover_streams",
+            "invoke",
+            "load_state",
+            "state_writer",
+            "_handle_termination",
+            "get_singer_command",
+            "cb_config",
+            "logger",
+        ),
     ),
     (RecordBatchingWriter, MsgSpecWriter, ("write_message", "format_message")),
     (OAuthRefreshAuthenticator, APIAuthenticatorBase, ("authenticate_request",)),
 ]
+
+
+_MISSING = object()
 
 
 def _parameters(member: object) -> list[str] | None:
@@ -105,7 +138,7 @@ def _parameters(member: object) -> list[str] | None:
 )
 def test_sdk_still_has_the_member_the_tap_overrides(ours: type, sdk: type, name: str) -> None:
     # Looked up statically: a class property of the SDK's may not be readable on its base class.
-    assert inspect.getattr_static(sdk, name, None) is not None, (
+    assert inspect.getattr_static(sdk, name, _MISSING) is not _MISSING, (
         f"singer-sdk's {sdk.__name__} has no '{name}' any more: {ours.__name__} overrides or reads it, "
         "and the SDK no longer calls or provides it"
     )
@@ -146,14 +179,28 @@ class _CountingBuffer(io.BytesIO):
         super().flush()
 
 
+def catalog_selecting(config: dict[str, Any], *streams: str) -> dict[str, Any]:
+    """The tap's own catalog, selecting exactly ``streams``."""
+    catalog: dict[str, Any] = TapZendeskTicketEvents(config=config).catalog_dict
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] in streams
+    return catalog
+
+
 def sync(
-    config: dict[str, Any], state: dict[str, Any] | None = None, *, unfiltered: pytest.MonkeyPatch | None = None
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    *,
+    catalog: dict[str, Any] | None = None,
+    unfiltered: pytest.MonkeyPatch | None = None,
 ) -> Sync:
     """Run the tap in this process; its stdout is counted (bytes and flushes) and parsed.
 
     With ``unfiltered``, the log filters the tap's streams add are taken off (for the test).
     """
-    tap = TapZendeskTicketEvents(config=config, state=state)
+    tap = TapZendeskTicketEvents(config=config, state=state, catalog=catalog)
     if unfiltered is not None:
         without_the_taps_log_filters(unfiltered)
     buffer = _CountingBuffer()
@@ -186,7 +233,7 @@ def log_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
 # --- private members ----------------------------------------------------------------------
 
 
-def test_write_state_message_writes_a_state_after_every_page(sim: Simulator) -> None:
+def test_state_writer_writes_a_state_after_every_page(sim: Simulator) -> None:
     sim.set_events(make_events(450))
 
     run = sync(make_config(sim, page_size=100))
@@ -202,8 +249,8 @@ def test_write_state_message_writes_a_state_after_every_page(sim: Simulator) -> 
             pages_with_state += 1
             seen_record = False
     assert pages_with_state >= 5, (
-        "Stream._write_state_message no longer writes a STATE after each page of 100 records "
-        f"({pages_with_state} STATE messages followed records, 5 pages were sent)"
+        "Tap.state_writer.write_state(Stream.tap_state) no longer writes a STATE after each page of "
+        f"100 records ({pages_with_state} STATE messages followed records, 5 pages were sent)"
     )
 
 
@@ -232,6 +279,118 @@ def test_tap_is_the_streams_owner(sim: Simulator) -> None:
             "Stream._tap is not the tap that made the stream: the tap reads its settings and its "
             "one throttle through it"
         )
+
+
+def test_derived_streams_ride_on_the_sdks_child_streams(sim: Simulator) -> None:
+    """ticket_field_history alone: its rows come from the ticket events pages, and the
+    unselected ticket_events still keeps a bookmark per page."""
+    sim.set_events(make_events(300))
+    config = make_config(sim, page_size=100)
+
+    run = sync(config, catalog=catalog_selecting(config, "ticket_field_history"))
+
+    assert run.error is None, run.error
+    derived = [m for m in run.messages if m.get("stream") == "ticket_field_history"]
+    assert [m["type"] for m in derived if m["type"] == "RECORD"], (
+        "no ticket_field_history row: the derived streams are no longer among the SDK's "
+        "Stream.child_streams (parent_stream_type), or Stream._write_record_message is gone"
+    )
+    assert [m["type"] for m in derived if m["type"] == "SCHEMA"] == ["SCHEMA"], (
+        "ticket_field_history needs exactly one SCHEMA, before its rows: check "
+        "Stream._write_schema_message and that generate_child_contexts still stops the SDK's per-event child sync"
+    )
+    assert derived[0]["type"] == "SCHEMA"
+    assert run.records == []  # ticket_events itself is not selected...
+    bookmarks = [
+        m["value"]["bookmarks"].get("ticket_events", {}).get("replication_key_value") for m in run.of_type("STATE")
+    ]
+    assert len({b for b in bookmarks if b is not None}) >= 3, (
+        "...yet its bookmark must advance page by page: Stream._increment_stream_state no longer "
+        f"moves an unselected stream's bookmark ({bookmarks})"
+    )
+
+
+def test_selected_by_default_keeps_the_optional_streams_off(sim: Simulator) -> None:
+    sim.set_events(make_events(50))
+
+    run = sync(make_config(sim))  # no catalog
+
+    assert run.error is None, run.error
+    assert sim.export_requests("ticket_metric_events") == [], (
+        "ticket_metric_events was synced without being selected: the SDK no longer honours "
+        "Stream.selected_by_default = False"
+    )
+    assert {m["stream"] for m in run.of_type("RECORD")} == {"ticket_events"}
+
+
+def test_load_state_turns_a_date_time_bookmark_into_epoch_seconds(sim: Simulator) -> None:
+    events = make_events(20, start=T0)
+    sim.set_events(events)
+    bookmark = events[10]["timestamp"]
+    as_text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(bookmark))
+    state = {"bookmarks": {"ticket_events": {"replication_key": "end_time", "replication_key_value": as_text}}}
+
+    run = sync(make_config(sim), state=state)
+
+    assert run.error is None, run.error
+    assert sim.export_requests()[0].params["start_time"] == str(bookmark), (
+        "a date-time bookmark was not read as its epoch second: Tap.load_state is no longer "
+        "called with the state the tap was given"
+    )
+
+
+def test_handle_termination_exits_non_zero_after_the_last_state(sim: Simulator, tmp_path: Path) -> None:
+    sim.set_events(make_events(3_000))
+    sim.latency = 0.2  # 30 pages: long enough to be signalled mid-run
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(make_config(sim, page_size=100)))
+    proc = subprocess.Popen(
+        [*tap_command(), "--config", str(config_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if '"type":"STATE"' in line:  # the first page is out
+            proc.send_signal(signal.SIGTERM)
+            break
+    out, err = proc.communicate(timeout=120)
+    lines += out.splitlines()
+    messages = [json.loads(line) for line in lines if line.strip()]
+
+    assert proc.returncode == 128 + signal.SIGTERM, (
+        f"exit {proc.returncode} after SIGTERM: Tap._handle_termination (the SDK's signal handler, "
+        f"overridden to exit non-zero) was not called\n{err[-600:]}"
+    )
+    assert messages[-1]["type"] == "STATE"
+    assert "Stopped by SIGTERM" in err
+
+
+@pytest.mark.parametrize("option", ["--config", "--state"])
+def test_singer_command_checks_the_files_it_is_given(tmp_path: Path, option: str) -> None:
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({"api_url": "http://127.0.0.1:9", "access_token": "x", "start_date": START_DATE}))
+    missing = tmp_path / "missing.json"
+    args = (
+        ["--config", str(missing)] if option == "--config" else ["--config", str(config_file), "--state", str(missing)]
+    )
+
+    proc = subprocess.run(
+        [*tap_command(), *args], capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL
+    )
+
+    errors = [text for text in proc.stderr.splitlines() if "| ERROR" in text]
+    assert proc.returncode == 1, (
+        f"exit {proc.returncode} for a missing {option} file: the tap's Tap.get_singer_command / "
+        f"Tap.cb_config hooks no longer check it\n{proc.stderr[-600:]}"
+    )
+    assert len(errors) == 1, proc.stderr
+    assert "does not exist" in errors[0]
+    assert str(missing) in errors[0]
 
 
 # --- hooks the SDK must keep calling -----------------------------------------------------------
@@ -381,9 +540,11 @@ def test_sdk_still_logs_starting_incremental_sync(
 def test_sdk_still_logs_pagination_stopped(
     sim: Simulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sim.set_events(make_events(20))  # and no metric events: that export's only page is empty
-    with caplog.at_level(logging.INFO):
-        sync(make_config(sim), unfiltered=monkeypatch)
+    events = make_events(20, start=T0)
+    sim.set_events(events)
+    after_the_last = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(events[-1]["timestamp"] + 10))
+    with caplog.at_level(logging.INFO):  # the only page is empty: the SDK stops and says so
+        sync(make_config(sim, start_date=after_the_last), unfiltered=monkeypatch)
     assert any(m.startswith("Pagination stopped after") for m in log_messages(caplog)), (
         "the SDK no longer logs 'Pagination stopped after ...': _SupersededSDKLines in client.py "
         "filters a line that is gone or renamed (and would let the new one through)"
