@@ -127,6 +127,7 @@ def canary(args: list[str]) -> None:
             ".",
             "pytest",
             "jsonschema",
+            f"uv=={UV_VERSION}",  # the README's tests install target-jsonl with the uv beside python
         )
         installed = subprocess.run(
             [str(python), "-c", "import importlib.metadata as m; print(m.version('singer-sdk'))"],
