@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import types
@@ -139,13 +140,19 @@ def sync_in_process(config: dict[str, Any], state: dict[str, Any] | None = None)
     out = io.TextIOWrapper(raw, encoding="utf-8")
     returncode = 0
     error = ""
-    with contextlib.redirect_stdout(out):
-        tap = TapZendeskTicketEvents(config=config, state=state)
-        try:
-            tap.sync_all()
-        except Exception as exc:
-            returncode, error = 1, f"{type(exc).__name__}: {exc}"
-        out.flush()
+    # The tap installs its SIGTERM/SIGINT handlers in this process: give pytest its own back.
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with contextlib.redirect_stdout(out):
+            tap = TapZendeskTicketEvents(config=config, state=state)
+            try:
+                tap.sync_all()
+            except Exception as exc:
+                returncode, error = 1, f"{type(exc).__name__}: {exc}"
+            out.flush()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     text = raw.getvalue().decode()
     assert_no_secret(text, error)
     return TapRun(returncode, text, error)
