@@ -112,6 +112,40 @@ def run_tap(
     return TapRun(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_until_signal(
+    tmp_path: Path,
+    config: dict[str, Any],
+    state: dict[str, Any] | None,
+    sig: int,
+    after_records: int,
+    extra_args: tuple[str, ...] = (),
+) -> TapRun:
+    """Start the tap, send ``sig`` once it has written ``after_records`` records (of any
+    stream), and keep everything it wrote (a target would have read the pipe to its end)."""
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    args = [*tap_command(), "--config", str(tmp_path / "config.json"), *extra_args]
+    if state is not None:
+        (tmp_path / "state.json").write_text(json.dumps(state))
+        args += ["--state", str(tmp_path / "state.json")]
+    with (tmp_path / "stderr.log").open("w") as stderr:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True)
+        assert proc.stdout is not None
+        lines: list[str] = []
+        records = 0
+        for line in proc.stdout:
+            lines.append(line)
+            if '"type":"RECORD"' in line:
+                records += 1
+                if records == after_records:
+                    proc.send_signal(sig)
+                    break
+        lines.extend(proc.stdout.readlines())
+        returncode = proc.wait(timeout=60)
+    text = "".join(lines)
+    assert_no_secret(text, (tmp_path / "stderr.log").read_text())
+    return TapRun(returncode, text, (tmp_path / "stderr.log").read_text())
+
+
 def selecting(tmp_path: Path, config: dict[str, Any], *streams: str) -> tuple[str, ...]:
     """``--catalog`` arguments that select exactly ``streams`` (the tap's own discovery, edited)."""
     config_file = tmp_path / "discover-config.json"

@@ -17,9 +17,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.conftest import make_config, run_tap, selecting
+from tests.conftest import make_config, run_tap, run_until_signal, selecting
 from tests.simulator import Simulator, make_events, make_recorded_events
-from tests.test_resume import run_until_signal
 
 DERIVED = ("ticket_field_history", "ticket_comments")
 ALL = ("ticket_events", *DERIVED)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 from tap_zendesk_ticket_events.progress import Progress, duration
-from tests.conftest import make_config, run_tap, tap_command
+from tests.conftest import make_config, run_tap, run_until_signal
 from tests.simulator import Simulator, make_events
 
 START = 1_700_000_000
@@ -239,23 +238,11 @@ def test_simulator_without_end_date_gives_no_misleading_estimate(sim: Simulator,
 def test_a_signalled_stream_says_stopped_interrupted(sim: Simulator, tmp_path: Path) -> None:
     sim.set_events(make_events(6_000, start=START))
     sim.latency = 0.05
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(make_config(sim, page_size=200)))
-    proc = subprocess.Popen(
-        [*tap_command(), "--config", str(config_file)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    for n, _ in enumerate(proc.stdout):
-        if n == 500:
-            proc.send_signal(signal.SIGTERM)
-            break
-    _, stderr = proc.communicate(timeout=60)
 
-    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    run = run_until_signal(tmp_path, make_config(sim, page_size=200), None, signal.SIGTERM, after_records=500)
+    stderr = run.stderr
+
+    assert run.returncode == 128 + signal.SIGTERM, stderr
     lines = [line.split(" | ")[-1] for line in stderr.splitlines()]
     assert not any(line.startswith("ticket_events: done") for line in lines)
     (stopped,) = [line for line in lines if line.startswith("ticket_events: stopped: ")]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.conftest import make_config, run_tap, selecting, sync_in_process, tap_command
+from tests.conftest import make_config, run_tap, run_until_signal, selecting, sync_in_process
 from tests.simulator import Simulator, event_second, make_events, make_metric_events, make_recorded_events
 
 START = 1_700_000_000
@@ -200,30 +199,12 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_only_at_debug(sim: Si
 def test_sigint_writes_state_and_exits_130(sim: Simulator, tmp_path: Path) -> None:
     sim.set_events(make_events(6_000))
     sim.latency = 0.05
-    config = make_config(sim, page_size=200)
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    with (tmp_path / "stderr.log").open("w") as stderr:
-        proc = subprocess.Popen(
-            [*tap_command(), "--config", str(tmp_path / "config.json")],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if len(lines) > 500:
-                proc.send_signal(signal.SIGINT)
-                break
-        lines.append(proc.stdout.read())  # the rest, through the same buffer
-        proc.wait(timeout=60)
-    err = (tmp_path / "stderr.log").read_text()
-    messages = [json.loads(line) for line in "".join(lines).splitlines() if line.strip()]
-    assert proc.returncode == 130, err
-    assert messages[-1]["type"] == "STATE"
-    assert "Stopped by SIGINT" in err
+
+    run = run_until_signal(tmp_path, make_config(sim, page_size=200), None, signal.SIGINT, after_records=500)
+
+    assert run.returncode == 130, run.stderr
+    assert run.messages[-1]["type"] == "STATE"
+    assert "Stopped by SIGINT" in run.stderr
 
 
 def test_recorded_error_bodies(sim: Simulator, waits: list[float]) -> None:
