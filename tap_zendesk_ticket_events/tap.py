@@ -20,7 +20,7 @@ from singer_sdk.singerlib import Message, SingerMessageType
 
 from tap_zendesk_ticket_events.client import epoch_of_bookmark
 from tap_zendesk_ticket_events.errors import TapError
-from tap_zendesk_ticket_events.inputs import InputFileError, Kind, read_input_file
+from tap_zendesk_ticket_events.inputs import InputFileError, Kind, check_state, read_input_file
 from tap_zendesk_ticket_events.settings import DEFAULTS, MAX_PAGE_SIZE, Settings
 from tap_zendesk_ticket_events.streams import (
     TicketCommentsStream,
@@ -209,13 +209,7 @@ class TapZendeskTicketEvents(Tap):
         Normalised here, before the SDK writes its first STATE or compares a bookmark with a
         record's value: a date-time string there would crash that comparison mid-run.
         """
-        bookmarks = state.get("bookmarks", {}) if isinstance(state, dict) else None
-        if not isinstance(bookmarks, dict) or not all(isinstance(entry, dict) for entry in bookmarks.values()):
-            msg = (
-                "The state is not a Singer state: 'bookmarks' must map each stream to an object such as "
-                '{"replication_key": "end_time", "replication_key_value": 1700000000}; fix or clear the state.'
-            )
-            raise TapError(msg)
+        check_state(state, "The state")  # the --state file was checked already; a state given in code was not
         super().load_state(state)
         for entry in self.state.get("bookmarks", {}).values():
             epoch = epoch_of_bookmark(entry.get("replication_key_value"))
