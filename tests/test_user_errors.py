@@ -221,7 +221,14 @@ def test_the_start_line_names_the_host_called(sim: Simulator, tmp_path: Path) ->
 
 @pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="needs a git checkout")
 def test_files_the_readme_creates_are_git_ignored() -> None:
-    created = ["config.json", "state.json", "state-out.jsonl", "ticket_events-20240101T000000.jsonl"]
+    created = [
+        "config.json",
+        "state.json",
+        "state-out.jsonl",
+        "ticket_events-20240101T000000.jsonl",
+        "target-config.json",
+        "target-out.txt",
+    ]
 
     proc = subprocess.run(
         ["git", "check-ignore", "--no-index", *created], cwd=ROOT, capture_output=True, text=True, check=False
