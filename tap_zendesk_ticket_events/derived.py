@@ -28,6 +28,10 @@ def as_text(value: Any) -> str | None:
     """A field's value as text: strings as they are, anything else as compact JSON text."""
     if value is None or isinstance(value, str):
         return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 

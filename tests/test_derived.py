@@ -193,3 +193,24 @@ def test_kill_and_resume_with_all_three_streams_loses_and_doubles_nothing(sim: S
     assert set(upserted["ticket_events"]) == {e["id"] for e in events}
     assert upserted["ticket_field_history"] == expected_history(events)
     assert upserted["ticket_comments"] == expected_comments(events)
+
+
+def test_a_deselected_property_of_a_derived_stream_is_left_out(sim: Simulator, tmp_path: Path) -> None:
+    # Rows skip the SDK's record path only when it could change nothing; deselecting a property
+    # must still take it out.
+    sim.set_events(make_recorded_events(300))
+    config = make_config(sim)
+    args = selecting(tmp_path, config, "ticket_field_history")
+    catalog = json.loads(Path(args[1]).read_text())
+    stream = next(s for s in catalog["streams"] if s["tap_stream_id"] == "ticket_field_history")
+    for entry in stream["metadata"]:
+        if entry["breadcrumb"] == ["properties", "via"]:
+            entry["metadata"]["selected"] = False
+    Path(args[1]).write_text(json.dumps(catalog))
+
+    run = run_tap(tmp_path, config, extra_args=args)
+
+    assert run.returncode == 0, run.stderr
+    rows = run.records_of("ticket_field_history")
+    assert rows
+    assert all("via" not in row and "field" in row for row in rows)
