@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
+
 from tap_zendesk_ticket_events.pages import iso
 
 #: Child event kinds that set fields.
@@ -24,14 +26,19 @@ ENVELOPE_KEYS = frozenset(
 )
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def as_text(value: Any) -> str | None:
     """A field's value as text: strings as they are, anything else as compact JSON text."""
-    if value is None or isinstance(value, str):
+    if value is None or value.__class__ is str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, (list, dict)):
+        return _encode(value).decode()
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -60,35 +67,35 @@ def field_history(event: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(children, list):
         return rows
     event_id = event.get("id")
-    when = changed_at(event)
+    # What every row of the event shares, then of the child: each row copies it (in C) and adds
+    # its own few keys. This runs for every event, four or five rows each.
+    shared = {
+        "event_id": event_id,
+        "ticket_id": event.get("ticket_id"),
+        "updater_id": event.get("updater_id"),
+        "changed_at": changed_at(event),
+    }
     for position, child in enumerate(children):
         kind = child.get("event_type") if isinstance(child, dict) else None
         if kind not in FIELD_CHANGE_KINDS:
             continue
         child_id = child.get("id")
-        child_key = str(child_id) if child_id is not None else f"#{position}"
-        previous = None if kind == "Create" else as_text(child.get("previous_value"))
-        tags_added = as_text(child["added_tags"]) if "added_tags" in child else None
-        tags_removed = as_text(child["removed_tags"]) if "removed_tags" in child else None
+        prefix = f"{event_id}:{child_id if child_id is not None else f'#{position}'}:"
+        base = {
+            **shared,
+            "child_event_id": child_id,
+            "previous_value": None if kind == "Create" else as_text(child.get("previous_value")),
+            "change_type": kind,
+            "via": as_text(child.get("via")),
+            "added_tags": None,
+            "removed_tags": None,
+        }
         for field, value in _fields(child, kind):
-            is_tags = field == "tags"
-            rows.append(
-                {
-                    "id": f"{event_id}:{child_key}:{field}",
-                    "event_id": event_id,
-                    "child_event_id": child_id,
-                    "ticket_id": event.get("ticket_id"),
-                    "updater_id": event.get("updater_id"),
-                    "field": field,
-                    "value": as_text(value),
-                    "previous_value": previous,
-                    "change_type": kind,
-                    "changed_at": when,
-                    "via": as_text(child.get("via")),
-                    "added_tags": tags_added if is_tags else None,
-                    "removed_tags": tags_removed if is_tags else None,
-                }
-            )
+            row = {**base, "id": prefix + field, "field": field, "value": as_text(value)}
+            if field == "tags":
+                row["added_tags"] = as_text(child.get("added_tags"))
+                row["removed_tags"] = as_text(child.get("removed_tags"))
+            rows.append(row)
     return rows
 
 
