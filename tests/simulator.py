@@ -30,6 +30,7 @@ import math
 import random
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -556,6 +557,12 @@ class SimulatorServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), Handler)
         self.sim = sim
         sim.url = self.url
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet when a client drops its connection (the tap's timeouts do, on purpose);
+        report anything else, which would be a fault of the simulator itself."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
         self._thread: threading.Thread | None = None
 
     @property
