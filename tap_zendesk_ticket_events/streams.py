@@ -6,7 +6,6 @@ events pages with no request of their own.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from functools import cached_property
 from importlib import resources
@@ -71,7 +70,7 @@ class TicketEventsStream(ZendeskExportStream):
             child.write_rows(row)
         via = row.get("via")
         if via is not None and not isinstance(via, str):
-            row["via"] = json.dumps(via, separators=(",", ":"), ensure_ascii=False)
+            row["via"] = derived.as_text(via)
             if not self._via_object_logged:
                 self._via_object_logged = True
                 self.logger.info(
