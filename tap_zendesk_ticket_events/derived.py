@@ -4,6 +4,11 @@ The answers people want from ticket events ("how long was this ticket pending", 
 priority", "every public reply") sit inside ``child_events``; these functions lay them out as
 rows, so that one SQL line answers them. Pure functions of one event: the streams that emit
 them read no page of their own (see ``streams.py``).
+
+Event types are open-ended (Zendesk documents some 34 and adds more without notice), and some
+events are malformed. ``ticket_events`` keeps every one as sent; these functions take only
+what they understand and skip the rest quietly, with no line per event: a row is made only
+when it fits its stream's schema, so that no strict loader stops on it.
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ def as_text(value: Any) -> str | None:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def integer(value: Any) -> int | None:
+    """``value`` when it is an integer (not a boolean), else None: id columns are integers."""
+    return value if value.__class__ is int else None
+
+
 def changed_at(event: dict[str, Any]) -> str | None:
     """When the event happened: its ``created_at``, else its ``timestamp`` as a date-time."""
     created = event.get("created_at")
@@ -64,22 +74,22 @@ def field_history(event: dict[str, Any]) -> list[dict[str, Any]]:
     """
     rows: list[dict[str, Any]] = []
     children = event.get("child_events")
-    if not isinstance(children, list):
+    event_id = integer(event.get("id"))
+    if not isinstance(children, list) or event_id is None:
         return rows
-    event_id = event.get("id")
     # What every row of the event shares, then of the child: each row copies it (in C) and adds
     # its own few keys. This runs for every event, four or five rows each.
     shared = {
         "event_id": event_id,
-        "ticket_id": event.get("ticket_id"),
-        "updater_id": event.get("updater_id"),
+        "ticket_id": integer(event.get("ticket_id")),
+        "updater_id": integer(event.get("updater_id")),
         "changed_at": changed_at(event),
     }
     for position, child in enumerate(children):
         kind = child.get("event_type") if isinstance(child, dict) else None
         if kind not in FIELD_CHANGE_KINDS:
             continue
-        child_id = child.get("id")
+        child_id = integer(child.get("id"))
         prefix = f"{event_id}:{child_id if child_id is not None else f'#{position}'}:"
         base = {
             **shared,
@@ -120,26 +130,39 @@ def comments(event: dict[str, Any]) -> list[dict[str, Any]]:
     """
     rows: list[dict[str, Any]] = []
     children = event.get("child_events")
-    if not isinstance(children, list):
+    event_id = integer(event.get("id"))
+    if not isinstance(children, list) or event_id is None:
         return rows
     for child in children:
-        if not isinstance(child, dict) or child.get("event_type") != "Comment" or child.get("id") is None:
+        if not isinstance(child, dict) or child.get("event_type") != "Comment":
             continue
-        if "body" not in child and "plain_body" not in child:
+        comment_id = integer(child.get("id"))
+        texts = [child.get(key) for key in ("body", "html_body", "plain_body")]
+        if comment_id is None or not any(isinstance(text, str) for text in texts):
             continue
+        if not all(text is None or isinstance(text, str) for text in texts):
+            continue  # a comment whose text is not text: not one this stream understands
+        public = child.get("public")
+        attachments = child.get("attachments")
+        created = child.get("created_at")
         rows.append(
             {
-                "id": child["id"],
-                "ticket_id": event.get("ticket_id"),
-                "event_id": event.get("id"),
-                "author_id": child.get("author_id"),
-                "public": child.get("public"),
-                "body": child.get("body"),
-                "html_body": child.get("html_body"),
-                "plain_body": child.get("plain_body"),
-                "attachments": child.get("attachments"),
+                "id": comment_id,
+                "ticket_id": integer(event.get("ticket_id")),
+                "event_id": event_id,
+                "author_id": integer(child.get("author_id")),
+                "public": public if isinstance(public, bool) else None,
+                "body": texts[0],
+                "html_body": texts[1],
+                "plain_body": texts[2],
+                "attachments": attachments if _objects(attachments) else None,
                 "via": as_text(child.get("via")),
-                "created_at": child.get("created_at") or changed_at(event),
+                "created_at": created if isinstance(created, str) and created else changed_at(event),
             }
         )
     return rows
+
+
+def _objects(value: Any) -> bool:
+    """True for a list of JSON objects (an empty one too)."""
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)

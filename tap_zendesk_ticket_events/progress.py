@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tap_zendesk_ticket_events.pages import iso
+from tap_zendesk_ticket_events.scope import DESCRIPTIONS
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
+
+    from tap_zendesk_ticket_events.scope import Scope
 
 #: Pages the rate and the estimate are taken over.
 RATE_WINDOW_PAGES = 5
@@ -80,11 +83,13 @@ class Progress:
         budget: int,
         host: str = "",
         comments: str | None = None,
+        tickets: Scope | None = None,
     ) -> None:
         """Say what window will be exported, from where and why.
 
         Also from which host, with which credentials, and whether full comments are asked for
-        (and why): what a person checks first when a run surprises them.
+        (and why), and which tickets (``support_type_scope``): what a person checks first when
+        a run surprises them.
         """
         self._started = self.clock()
         self._window_start = start_time
@@ -93,7 +98,7 @@ class Progress:
         self._recent.append((self._started, 0, start_time, 0))
         until = f"end_date {iso(end_time)}" if end_time is not None else f"now ({iso(self._window_end)})"
         self.logger.info(
-            "%s: exporting from %s (%d, %s) up to %s from %s; auth: %s; throttle: %d requests/minute%s.",
+            "%s: exporting from %s (%d, %s) up to %s from %s; auth: %s; throttle: %d requests/minute%s%s.",
             self.stream,
             iso(start_time),
             start_time,
@@ -102,6 +107,7 @@ class Progress:
             host,
             auth,
             budget,
+            f"; tickets: {DESCRIPTIONS[tickets]} (support_type_scope={tickets})" if tickets else "",
             f"; comments sideloaded (include=comment_events: {comments})" if comments else "",
         )
 
@@ -166,13 +172,16 @@ class Progress:
         seconds_left = pages_left * (last_time - first_time) / pages
         return "under a minute left" if seconds_left < 60 else f"about {duration(seconds_left)} left"
 
-    def summary(self, bookmark: int | None, failed: BaseException | None = None) -> None:
+    def summary(
+        self, bookmark: int | None, failed: BaseException | None = None, rows: Mapping[str, int] | None = None
+    ) -> None:
         """One line with everything a scheduler's log should keep about the run.
 
         ``failed``: what ended the stream early, if anything (``sys.exc_info()[1]`` in the
         caller's ``finally``). The line then says ``stopped``, not ``done``: an error's own
         line follows it. Anything else (a signal's exit, Ctrl-C, the consumer closing the
-        stream) is an interruption.
+        stream) is an interruption. ``rows``: the rows each stream derived from these pages
+        wrote (``ticket_field_history``, ``ticket_comments``), given when any is selected.
         """
         final = "none" if bookmark is None else f"{bookmark} ({iso(bookmark)})"
         if failed is None:
@@ -181,9 +190,10 @@ class Progress:
             outcome, why = "stopped", " The error follows."
         else:
             outcome, why = "stopped", " Interrupted."
+        derived = "".join(f"; {name}: {count:,} rows" for name, count in (rows or {}).items())
         self.logger.info(
             "%s: %s: %s events, %d pages, %d requests, %d rate-limited (429), %d retries, "
-            "%d duplicates dropped, %s; bookmark %s.%s",
+            "%d duplicates dropped, %s%s; bookmark %s.%s",
             self.stream,
             outcome,
             f"{self.events:,}",
@@ -193,6 +203,7 @@ class Progress:
             self.retries,
             self.duplicates,
             duration(self.clock() - self._started),
+            derived,
             final,
             why,
         )

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from tap_zendesk_ticket_events import scope
 from tap_zendesk_ticket_events.errors import ConfigError
 from tap_zendesk_ticket_events.pages import epoch_of_iso
 from tap_zendesk_ticket_events.token_store import default_store_path
@@ -38,8 +39,9 @@ if TYPE_CHECKING:
 SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 ZENDESK_DOMAIN = ".zendesk.com"
 #: The default of every setting that has one (the JSON Schema in tap.py declares these).
-DEFAULTS: Mapping[str, int | bool] = {
+DEFAULTS: Mapping[str, int | bool | str] = {
     "include_comment_events": False,
+    "support_type_scope": scope.DEFAULT,
     "page_size": 1000,
     "max_requests_per_minute": 10,
     "request_timeout": 300,
@@ -64,6 +66,8 @@ class Settings:
     start_time: int
     end_time: int | None
     include_comment_events: bool
+    support_type_scope: scope.Scope
+    """Which tickets the ticket events export covers (see scope.py)."""
     page_size: int
     max_requests_per_minute: int
     request_timeout: int
@@ -103,6 +107,7 @@ class Settings:
             start_time=start,
             end_time=end,
             include_comment_events=bool(setting(config, "include_comment_events")),
+            support_type_scope=support_type_scope(config),
             page_size=int(setting(config, "page_size")),
             max_requests_per_minute=int(setting(config, "max_requests_per_minute")),
             request_timeout=int(setting(config, "request_timeout")),
@@ -118,6 +123,20 @@ def setting(config: Mapping[str, Any], name: str) -> Any:
     """The setting's value, or its default when unset (the SDK fills defaults in, tests may not)."""
     value = config.get(name)
     return DEFAULTS[name] if value is None else value
+
+
+def support_type_scope(config: Mapping[str, Any]) -> scope.Scope:
+    """The scope asked for; anything but the three values Zendesk knows is refused here.
+
+    Zendesk does not document what it answers to an unknown value: never send one.
+    """
+    value = setting(config, "support_type_scope")
+    parsed = scope.parse(value)
+    if parsed is None:
+        allowed = ", ".join(repr(s) for s in scope.SCOPES)
+        msg = f"Setting 'support_type_scope' must be one of {allowed} (got {str(value)[:40]!r})."
+        raise ConfigError(msg)
+    return parsed
 
 
 def parse_datetime(value: object, setting: str, *, required: bool) -> int | None:

@@ -6,12 +6,13 @@ events pages with no request of their own.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timezone
 from functools import cached_property
 from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from singer_sdk import Stream
+from singer_sdk import Stream, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
@@ -21,9 +22,11 @@ from tap_zendesk_ticket_events import derived
 from tap_zendesk_ticket_events.client import ZendeskExportStream
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
+
+    from tap_zendesk_ticket_events.scope import Scope
 
 SCHEMAS = SchemaDirectory(resources.files(__package__) / "schemas")
 
@@ -50,11 +53,23 @@ class TicketEventsStream(ZendeskExportStream):
             return "ticket_comments is selected"
         return None
 
+    def support_type_scope(self) -> Scope:
+        return self.settings.support_type_scope
+
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Announce the derived streams (their SCHEMA first), then export as every stream does."""
-        for child in self.derived_streams:
-            child.write_schema()
-        yield from super().get_records(context)
+        """Announce the derived streams (their SCHEMA first), then export as every stream does.
+
+        Each derived stream counts its rows in the SDK's ``record_count`` METRIC while the
+        export runs, as a stream of its own would.
+        """
+        with contextlib.ExitStack() as counting:
+            for child in self.derived_streams:
+                child.write_schema()
+                counting.enter_context(child.counting())
+            yield from super().get_records(context)
+
+    def derived_rows(self) -> dict[str, int]:
+        return {child.name: child.rows_written for child in self.derived_streams}
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:  # noqa: ARG002
         """Write the event's derived rows, and keep top-level ``via`` a string.
@@ -121,8 +136,21 @@ class DerivedStream(Stream):
         """Nothing of its own: ``ticket_events`` writes this stream's rows."""
         return ()
 
+    rows_written = 0
+    _counter: metrics.Counter | None = None
+
     def write_schema(self) -> None:
         self._write_schema_message()
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[None]:
+        """Count the rows written meanwhile in the SDK's ``record_count`` METRIC (logged at the end too)."""
+        with self.get_record_counter() as counter:
+            self._counter = counter
+            try:
+                yield
+            finally:
+                self._counter = None
 
     @cached_property
     def _plain(self) -> bool:
@@ -145,10 +173,13 @@ class DerivedStream(Stream):
         if not self._plain:
             for row in rows:
                 self._write_record_message(row)
-            return
-        extracted = datetime.now(timezone.utc)
-        for row in rows:
-            self._tap.write_message(RecordMessage(stream=self.name, record=row, time_extracted=extracted))
+        else:
+            extracted = datetime.now(timezone.utc)
+            for row in rows:
+                self._tap.write_message(RecordMessage(stream=self.name, record=row, time_extracted=extracted))
+        self.rows_written += len(rows)
+        if self._counter is not None:
+            self._counter.increment(len(rows))
 
 
 class TicketFieldHistoryStream(DerivedStream):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import signal
 import sys
 from functools import cached_property
@@ -14,12 +13,13 @@ import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.singerlib import Message, SingerMessageType
+from singer_sdk.tap_base import CliTestOptionValue
 
-from tap_zendesk_ticket_events.client import epoch_of_bookmark
-from tap_zendesk_ticket_events.errors import TapError
+from tap_zendesk_ticket_events import scope
+from tap_zendesk_ticket_events.cli import one_line_errors
+from tap_zendesk_ticket_events.client import AUTH_LABELS, epoch_of_bookmark
 from tap_zendesk_ticket_events.inputs import InputFileError, Kind, check_state, read_input_file
 from tap_zendesk_ticket_events.settings import DEFAULTS, MAX_PAGE_SIZE, Settings
 from tap_zendesk_ticket_events.streams import (
@@ -66,6 +66,7 @@ class TapZendeskTicketEvents(Tap):
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,
         TapCapabilities.DISCOVER,
+        TapCapabilities.TEST,
         PluginCapabilities.ABOUT,
         PluginCapabilities.STREAM_MAPS,
         PluginCapabilities.FLATTENING,
@@ -161,6 +162,17 @@ class TapZendeskTicketEvents(Tap):
             ),
         ),
         th.Property(
+            "support_type_scope",
+            th.StringType,
+            default=DEFAULTS["support_type_scope"],
+            allowed_values=list(scope.SCOPES),
+            description=(
+                "Which tickets' events to export (ticket_events and the streams derived from it): 'all' (every "
+                "ticket), 'agent' (Zendesk's own default: tickets handled by an AI agent alone are left out) or "
+                "'ai_agent' (only those). Not sent to ticket_metric_events."
+            ),
+        ),
+        th.Property(
             "page_size",
             th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE),
             default=DEFAULTS["page_size"],
@@ -244,32 +256,46 @@ class TapZendeskTicketEvents(Tap):
 
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
-        """Run the tap; any failure ends it with one ERROR line and exit 1.
-
-        A TapError's message is the whole story. Anything else is a fault of the tap or of
-        an answer it did not foresee: one line naming the exception, and the traceback only at
-        LOGLEVEL=DEBUG, so a scheduler's log stays readable.
-        """
-        try:
+        """Run the tap; any failure ends it with one ERROR line and exit 1 (see cli.py)."""
+        with one_line_errors(cls.logger):
             super().invoke(*args, **kwargs)
-        except ConfigValidationError as exc:
-            details = "; ".join(str(error) for error in exc.errors) or str(exc)
-            cls.logger.error("Invalid configuration: %s", details)  # noqa: TRY400 - one line, no trace
-            sys.exit(1)
-        except TapError as exc:
-            cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
-            sys.exit(1)
-        except Exception as exc:
-            text = " ".join(str(exc).split())[:300]
-            cls.logger.error(  # noqa: TRY400 - the traceback is for LOGLEVEL=DEBUG only
-                "Unexpected error (%s: %s); nothing past the last STATE is lost. Run with LOGLEVEL=DEBUG for "
-                "the traceback, and please report it.",
-                type(exc).__name__,
-                text,
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """``--test``: one request, no sideload, nothing written; a line saying the connection works.
+
+        The SDK's own test syncs one record of every stream, all forced selected: two requests
+        of a ten-per-minute budget (one a full page with comments sideloaded), then a stream
+        "stopped" and a failed ``sync_duration`` METRIC although the test passed. ``--test=schema``
+        sends no request and stays the SDK's.
+        """
+        if value != CliTestOptionValue.All.value:
+            super().cb_test(ctx, param, value)
+            return
+        # The SDK's cb_test reads the --config files' merged settings from this parameter too.
+        config_input = ctx.params.get("config")
+        with one_line_errors(cls.logger):
+            tap = cls(
+                config=getattr(config_input, "config", None) or {},
+                parse_env_config=bool(getattr(config_input, "parse_env", False)),
+                validate_config=True,
             )
-            if cls.logger.isEnabledFor(logging.DEBUG):
-                cls.logger.debug("Traceback of the unexpected error", exc_info=True)
-            sys.exit(1)
+            tap.test_connection()
+        ctx.exit(0)
+
+    def test_connection(self) -> None:
+        """Send the one request of ``--test`` and say what answered."""
+        stream = self.streams["ticket_events"]
+        assert isinstance(stream, TicketEventsStream)
+        events = stream.test_connection()
+        self.logger.info(
+            "Connection test passed: %s answered the ticket events export (auth: %s; %s at or after start_date, "
+            "support_type_scope=%s). One request sent, no comments sideloaded, nothing written.",
+            self.settings.base_url,
+            AUTH_LABELS.get(self.settings.auth_method, self.settings.auth_method),
+            "1 event" if events == 1 else f"{events} events",
+            self.settings.support_type_scope,
+        )
 
     # The files named on the command line: one line naming the file on any mistake, see inputs.py.
 

@@ -168,7 +168,19 @@ def selecting(tmp_path: Path, config: dict[str, Any], *streams: str) -> tuple[st
     return ("--catalog", str(catalog_file))
 
 
-def sync_in_process(config: dict[str, Any], state: dict[str, Any] | None = None) -> TapRun:
+def catalog_selecting(config: dict[str, Any], *streams: str) -> dict[str, Any]:
+    """A catalog (the tap's own discovery, in this process) that selects exactly ``streams``."""
+    catalog: dict[str, Any] = TapZendeskTicketEvents(config=config).catalog_dict
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] in streams
+    return catalog
+
+
+def sync_in_process(
+    config: dict[str, Any], state: dict[str, Any] | None = None, catalog: dict[str, Any] | None = None
+) -> TapRun:
     """Run the tap in this process (for tests that replace backoff's clock)."""
     raw = io.BytesIO()
     out = io.TextIOWrapper(raw, encoding="utf-8")
@@ -178,7 +190,7 @@ def sync_in_process(config: dict[str, Any], state: dict[str, Any] | None = None)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with contextlib.redirect_stdout(out):
-            tap = TapZendeskTicketEvents(config=config, state=state)
+            tap = TapZendeskTicketEvents(config=config, state=state, catalog=catalog)
             try:
                 tap.sync_all()
             except Exception as exc:

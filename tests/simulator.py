@@ -48,6 +48,9 @@ PATH_KIND = {
     for suffix in ("", ".json")
 }
 EXPORT_PATHS = tuple(PATH_KIND)
+#: ``support_type_scope`` values, and Zendesk's default (agent tickets only).
+SCOPES = ("all", "agent", "ai_agent")
+DEFAULT_SCOPE = "agent"
 EMAIL = "admin@example.com"
 API_TOKEN = "sim-api-token-0123456789"
 ACCESS_TOKEN = "sim-access-token-abcdef"
@@ -254,16 +257,27 @@ class Simulator:
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     metric_events: list[dict[str, Any]] = field(default_factory=list)
+    ai_agent_tickets: set[int] = field(default_factory=set)
+    """Tickets handled by an AI agent alone: their events are served only when
+    ``support_type_scope`` is ``all`` or ``ai_agent`` (Zendesk's default, ``agent``, leaves them out)."""
     _timestamps: list[int] = field(default_factory=list)
     _metric_timestamps: list[int] = field(default_factory=list)
     _window: deque[float] = field(default_factory=deque)
-    _payloads: dict[tuple[str, int, int, bool, str, str], tuple[bytes, int]] = field(default_factory=dict)
+    _payloads: dict[tuple[str, int, int, bool, str, str, str], tuple[bytes, int]] = field(default_factory=dict)
+    _scoped: dict[str, tuple[list[dict[str, Any]], list[int]]] = field(default_factory=dict)
 
     def set_events(self, events: list[dict[str, Any]]) -> None:
         with self.lock:
             self.events = sorted(events, key=lambda e: (event_second(e), e.get("id") or 0))
             self._timestamps = [event_second(e) for e in self.events]
             self._payloads.clear()
+            self._scoped.clear()
+
+    def set_ai_agent_tickets(self, tickets: set[int]) -> None:
+        with self.lock:
+            self.ai_agent_tickets = set(tickets)
+            self._payloads.clear()
+            self._scoped.clear()
 
     def set_metric_events(self, events: list[dict[str, Any]]) -> None:
         with self.lock:
@@ -277,14 +291,20 @@ class Simulator:
             self._window.extend([time.monotonic()] * requests)
 
     def payload(
-        self, start_time: int, per_page: int, comments: bool, base: str, kind: str = "ticket_events"
+        self,
+        start_time: int,
+        per_page: int,
+        comments: bool,
+        base: str,
+        kind: str = "ticket_events",
+        scope: str = DEFAULT_SCOPE,
     ) -> tuple[bytes, int]:
         """The JSON body of one export page and its event count, built once and cached
         (benchmarks then measure the tap, not the simulator)."""
-        key = (kind, start_time, per_page, comments, base, f"{self.grow_bursts}/{self.dialect}")
+        key = (kind, start_time, per_page, comments, base, f"{self.grow_bursts}/{self.dialect}", scope)
         cached = self._payloads.get(key)
         if cached is None:
-            events, end_of_stream, end_time = self.page(start_time, per_page, comments, kind)
+            events, end_of_stream, end_time = self.page(start_time, per_page, comments, kind, scope)
             query = "sort_by=updated_at&" if self.dialect == "recorded" else ""
             body: dict[str, Any] = {
                 kind: events,
@@ -309,15 +329,14 @@ class Simulator:
         return [r for r in self.requests if r.path in PATH_KIND and kind in (None, PATH_KIND[r.path])]
 
     def page(
-        self, start_time: int, per_page: int, comments: bool, kind: str = "ticket_events"
+        self, start_time: int, per_page: int, comments: bool, kind: str = "ticket_events", scope: str = DEFAULT_SCOPE
     ) -> tuple[list[dict[str, Any]], bool, int]:
         """Select the page the live API would return: (events, end_of_stream, end_time)."""
         with self.lock:
-            items, stamps = (
-                (self.events, self._timestamps)
-                if kind == "ticket_events"
-                else (self.metric_events, self._metric_timestamps)
-            )
+            if kind == "ticket_events":
+                items, stamps = self._in_scope(scope)
+            else:
+                items, stamps = self.metric_events, self._metric_timestamps
             # The API never returns the last minute.
             horizon = int(self.clock()) - 60
             lo = bisect.bisect_left(stamps, start_time)
@@ -331,6 +350,17 @@ class Simulator:
             end_time = stamps[hi - 1] if chosen else start_time
         return [render(e, comments) for e in chosen], end_of_stream, end_time
 
+    def _in_scope(self, scope: str) -> tuple[list[dict[str, Any]], list[int]]:
+        """The ticket events a ``support_type_scope`` serves, and their seconds (lock held)."""
+        if scope == "all" or not self.ai_agent_tickets:
+            return self.events, self._timestamps
+        cached = self._scoped.get(scope)
+        if cached is None:
+            want_ai = scope == "ai_agent"
+            chosen = [e for e in self.events if (e.get("ticket_id") in self.ai_agent_tickets) == want_ai]
+            cached = self._scoped[scope] = (chosen, [event_second(e) for e in chosen])
+        return cached
+
 
 def render(event: dict[str, Any], comments: bool) -> dict[str, Any]:
     """Render one stored event, with full comments when the sideload is asked for."""
@@ -339,10 +369,10 @@ def render(event: dict[str, Any], comments: bool) -> dict[str, Any]:
     out = dict(event)
     children = []
     for child in event["child_events"]:
-        if child.get("event_type") == "Comment" and comments:
+        if isinstance(child, dict) and "_full" in child and comments:
             children.append(child["_full"])
         else:
-            children.append({k: v for k, v in child.items() if k != "_full"})
+            children.append({k: v for k, v in child.items() if k != "_full"} if isinstance(child, dict) else child)
     out["child_events"] = children
     return out
 
@@ -438,8 +468,13 @@ class Handler(BaseHTTPRequestHandler):
         if not 1 <= per_page <= 1000:
             return 400, {"error": "InvalidValue", "description": "per_page must be 1..1000"}, {}
         comments = params.get("include") == "comment_events"
+        scope = params.get("support_type_scope", DEFAULT_SCOPE)
+        if (
+            PATH_KIND[path] == "ticket_events" and scope not in SCOPES
+        ):  # what Zendesk answers is undocumented: a 400 is the likely answer
+            return 400, {"error": "InvalidValue", "description": f"Invalid support_type_scope: {scope}"}, {}
         base = sim.next_page_host or f"http://{self.headers.get('Host', '127.0.0.1')}"
-        payload, count = sim.payload(start_time, per_page, comments, base, PATH_KIND[path])
+        payload, count = sim.payload(start_time, per_page, comments, base, PATH_KIND[path], scope)
         if sim.latency:
             time.sleep(sim.latency)
         return 200, Page(payload, count), {}
@@ -597,6 +632,7 @@ def metric_epoch(event: dict[str, Any]) -> int:
 
 METRICS = (
     "agent_work_time",
+    "group_ownership_time",
     "pausable_update_time",
     "periodic_update_time",
     "reply_time",
@@ -624,11 +660,15 @@ def make_metric_events(
         }
         if kind in {"apply_sla", "apply_group_sla"}:
             target = rng.choice([60, 240, 480])
+            policy_id: int | str = rng.randint(1, 99)
+            if kind == "apply_group_sla" or rng.random() < 0.2:
+                # One published recording has sla.policy.id an integer, group_sla.policy.id a string.
+                policy_id = str(policy_id)
             event["sla" if kind == "apply_sla" else "group_sla"] = {
                 "target": target,
                 "target_in_seconds": target * 60,
                 "business_hours": rng.random() < 0.5,
-                "policy": {"id": rng.randint(1, 99), "title": "Urgent tickets", "description": "First reply in 1h"},
+                "policy": {"id": policy_id, "title": "Urgent tickets", "description": "First reply in 1h"},
             }
         elif kind == "update_status":
             event["status"] = {"calendar": rng.randint(0, 5000), "business": rng.randint(0, 3000)}
@@ -773,6 +813,22 @@ def _event(rng: random.Random, event_id: int, ts: int) -> dict[str, Any]:
     return event
 
 
+def pick_ai_agent_tickets(events: list[dict[str, Any]], share: float, *, seed: int = 11) -> set[int]:
+    """About ``share`` of the tickets of ``events``, to be AI-agent tickets (``Simulator.ai_agent_tickets``).
+
+    Their events are reshaped as a messaging conversation an AI agent answered: ``via``
+    "Messaging", updated by the system (-1).
+    """
+    rng = random.Random(seed)
+    tickets = sorted({e["ticket_id"] for e in events if isinstance(e.get("ticket_id"), int)})
+    chosen = {t for t in tickets if rng.random() < share}
+    for event in events:
+        if event.get("ticket_id") in chosen and "child_events" in event:
+            event["via"] = "Messaging"
+            event["updater_id"] = -1
+    return chosen
+
+
 def make_recorded_events(count: int, *, seed: int = 5, **kwargs: Any) -> list[dict[str, Any]]:
     """``make_events`` reshaped into every variation recorded from live accounts (API notes).
 
@@ -867,14 +923,93 @@ def make_recorded_events(count: int, *, seed: int = 5, **kwargs: Any) -> list[di
     return events
 
 
+def undocumented_children(rng: random.Random, event_id: int) -> list[dict[str, Any]]:
+    """Child events of types the derived streams do not know, or malformed ones (API notes:
+    "events may be added at any time"): unknown ``event_type``, unknown keys, nested objects,
+    a documented key (``status``) with another shape, missing or non-integer ids, a comment whose
+    body is no text. ``ticket_events`` must keep them as sent."""
+    base = event_id * 100  # an id space of their own: comment ids are a primary key
+    pool: list[dict[str, Any]] = [
+        {
+            "id": base + 1,
+            "event_type": "VoiceComment",
+            "via": "Voice",
+            "data": {"from": "+33100000000", "to": "+33100000001", "call_duration": 42, "recording_url": None},
+            "body": "Call from +33 1 00 00 00 00",
+            "public": False,
+        },
+        {
+            "id": base + 2,
+            "event_type": "Notification",
+            "via": "Rule",
+            "via_reference_id": 360000123,
+            "subject": "Your request was updated",
+            "body": "Hello {{ticket.requester.name}}",
+            "recipients": [3900001, 3900002],
+        },
+        {"id": base + 3, "event_type": "SatisfactionRating", "score": "good", "assignee_id": 3900001, "body": "Thanks"},
+        {
+            "id": base + 4,
+            "event_type": "AiAgentHandoff",
+            "status": {"state": "escalated", "reason": "asked for a human"},
+            "ai_agent": {"id": "agent-7", "name": "Answer bot", "confidence": 0.42},
+        },
+        {"event_type": "ChatStartedEvent", "value": {"visitor_id": "v-1", "chat_id": "c-9"}},
+        {
+            "id": base + 6,
+            "event_type": "SlaTargetChange",
+            "via": "Rule",
+            "previous_value": {"minutes": 60},
+            "value": {"minutes": 30},
+        },
+        {"id": str(base + 7), "event_type": "Change", "status": "open", "previous_value": "new"},
+        {
+            "id": base + 8,
+            "event_type": "Change",
+            "custom_ticket_fields": {"360041597112": {"nested": [1, 2]}},
+            "previous_value": {"a": 1},
+        },
+        {"id": base + 9, "event_type": "Comment", "body": {"rich": True}, "public": "yes"},
+        {
+            "id": base + 10,
+            "event_type": "Comment",
+            "body": "Bonjour",
+            "public": "yes",
+            "author_id": "55",
+            "attachments": "none",
+        },
+        {"id": None, "event_type": None, "mystery": [{"a": None}]},
+    ]
+    return rng.sample(pool, rng.randint(1, 3))
+
+
+def make_open_ended_events(count: int, *, seed: int = 23, **kwargs: Any) -> list[dict[str, Any]]:
+    """``make_recorded_events`` with undocumented and malformed child events mixed in, and
+    unknown top-level keys (see ``undocumented_children``)."""
+    rng = random.Random(seed)
+    events = make_recorded_events(count, seed=seed, **kwargs)
+    for event in events:
+        if "child_events" not in event or rng.random() < 0.5:
+            continue
+        event["child_events"].extend(undocumented_children(rng, event["id"]))
+        if rng.random() < 0.3:
+            event["ai_metadata"] = {"intent": {"name": "refund", "confidence": 0.9}, "language": "fr"}
+    return events
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--start", type=int, default=1_700_000_000)
+    parser.add_argument(
+        "--ai-agent-share", type=float, default=0.1, help="share of tickets handled by an AI agent alone (0.1)"
+    )
     args = parser.parse_args()
     sim = Simulator()
-    sim.set_events(make_events(args.events, start=args.start))
+    events = make_events(args.events, start=args.start)
+    sim.set_ai_agent_tickets(pick_ai_agent_tickets(events, args.ai_agent_share))
+    sim.set_events(events)
     sim.set_metric_events(make_metric_events(args.events // 5, start=args.start))
     server = SimulatorServer(sim, args.port)
     first, last = (
@@ -886,6 +1021,12 @@ def main() -> None:
     after = time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime(sim._timestamps[-1] // 60 * 60 + 60))
     print(f"Zendesk simulator at {server.url} with {args.events} ticket events", flush=True)
     print(f"events from {first} to {last} (and {args.events // 5} metric events)", flush=True)
+    ai_events = sum(e.get("ticket_id") in sim.ai_agent_tickets for e in events)
+    print(
+        f"{len(sim.ai_agent_tickets)} AI-agent tickets ({ai_events} events), served only with "
+        "support_type_scope 'all' or 'ai_agent'",
+        flush=True,
+    )
     config = {"api_url": server.url, "email": sim.email, "api_token": sim.api_token}
     config.update(start_date=day, end_date=after)
     print(f"config.json for the tap: {json.dumps(config)}", flush=True)

@@ -295,6 +295,9 @@ def assert_declares_the_tap(tap: dict[str, Any]) -> None:
         assert name in declared, f"meltano.yml does not declare the tap's setting {name!r}"
         json_type = next(t for t in ([prop["type"]] if isinstance(prop["type"], str) else prop["type"]) if t != "null")
         kind = "date_iso8601" if prop.get("format") == "date-time" else kinds[json_type]
+        if "enum" in prop:  # Meltano's kind for a closed list: its options must be the schema's values
+            kind = "options"
+            assert [o["value"] for o in declared[name]["options"]] == prop["enum"], name
         assert declared[name].get("kind") == kind, name
         assert declared[name].get("sensitive", False) == bool(prop.get("secret")), name
     assert set(tap["capabilities"]) == set(about["capabilities"])

@@ -44,7 +44,7 @@ from tests.conftest import (
     selecting,
     tap_command,
 )
-from tests.simulator import Simulator, event_second, make_metric_events, make_recorded_events, metric_epoch
+from tests.simulator import Simulator, event_second, make_metric_events, make_open_ended_events, metric_epoch
 from tests.test_derived import expected_comments, expected_history
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -231,7 +231,7 @@ class Export:
         """New events, the first of each stream in its bookmark's own second, which the second
         run reads again: the target must upsert the re-read ones, not add them twice."""
         bookmark = bookmark_of(state, "ticket_events")
-        events = make_recorded_events(
+        events = make_open_ended_events(
             600, start=bookmark, first_id=max(e["id"] for e in self.events) + 11, seed=62, bursts={bookmark + 90: 250}
         )
         metric_bookmark = bookmark_of(state, "ticket_metric_events")
@@ -261,10 +261,11 @@ class Export:
 
 @pytest.fixture
 def export(sim: Simulator, tmp_path: Path) -> Export:
-    """1,500 ticket events in every recorded shape, with a 450-event second (more than a
+    """1,500 ticket events in every recorded shape, undocumented and malformed child events
+    mixed in (make_open_ended_events), with a 450-event second (more than a
     200-event page), comments whose `via` is an object, 5% of the events with an object `via`
     too; and metric events."""
-    events = make_recorded_events(1500, start=1_700_000_000, seed=61, bursts={1_700_000_700: 450})
+    events = make_open_ended_events(1500, start=1_700_000_000, seed=61, bursts={1_700_000_700: 450})
     metric_events = make_metric_events(400, start=1_700_000_000, seed=64)
     sim.set_events(events)
     sim.set_metric_events(metric_events)
