@@ -16,7 +16,8 @@ So :class:`OAuthRefreshAuthenticator`:
   run already refreshed, it takes that run's access token instead of refreshing again;
 - refreshes shortly before ``expires_in`` runs out, and on a 401 retries the request once
   with a fresh token (a ``response`` hook, as requests' own ``HTTPDigestAuth`` does), the
-  re-send drawing on the export budget like every other export request.
+  re-send going through the adapter that sent the refused request, and so drawing on the
+  export budget mounted there like every other export request.
 
 Token requests (``POST /oauth/tokens``) do **not** draw on the throttle: Zendesk's 10-per-
 minute budget counts incremental export requests only, and a token call is not one. They
@@ -30,6 +31,7 @@ No token or secret is ever logged, raised or written anywhere but the store.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from http import HTTPStatus
@@ -46,11 +48,15 @@ from tap_zendesk_ticket_events.errors import TapError
 from tap_zendesk_ticket_events.retry import with_retries
 from tap_zendesk_ticket_events.token_store import SEEDS_KEPT, StoredTokens, TokenStore, fingerprint
 
+if sys.version_info >= (3, 12):
+    from typing import override
+else:  # typing_extensions before 3.12
+    from typing_extensions import override
+
 if TYPE_CHECKING:
     from backoff.types import Details
 
     from tap_zendesk_ticket_events.settings import Settings
-    from tap_zendesk_ticket_events.throttle import Throttle
 
 TOKEN_PATH = "/oauth/tokens"  # noqa: S105 - a URL path, not a password
 #: Refresh when less than this remains of the access token's life...
@@ -61,16 +67,12 @@ REFRESH_MARGIN_FRACTION = 0.1
 logger = logging.getLogger(__name__)
 
 
-def build_authenticator(settings: Settings, *, throttle: Throttle) -> APIAuthenticatorBase:
-    """Return the authenticator for the configured auth method.
-
-    ``throttle`` is the tap's export budget: the OAuth authenticator re-sends a request
-    refused with 401, and that re-send is an export request like any other.
-    """
+def build_authenticator(settings: Settings) -> APIAuthenticatorBase:
+    """Return the authenticator for the configured auth method."""
     if settings.auth_method == "api_token":
         return BasicAuthenticator(username=f"{settings.email}/token", password=settings.api_token or "")
     if settings.auth_method == "oauth_refresh":
-        return OAuthRefreshAuthenticator(settings, throttle)
+        return OAuthRefreshAuthenticator(settings)
     return BearerTokenAuthenticator(token=settings.access_token or "")
 
 
@@ -85,7 +87,7 @@ class TransientTokenFailure(Exception):
 class OAuthRefreshAuthenticator(APIAuthenticatorBase):
     """Bearer auth with a rotating refresh token, shared through the token store."""
 
-    def __init__(self, settings: Settings, throttle: Throttle) -> None:
+    def __init__(self, settings: Settings) -> None:
         super().__init__()
         if not (settings.refresh_token and settings.client_id and settings.client_secret):
             msg = "OAuth refresh needs 'refresh_token', 'client_id' and 'client_secret'."
@@ -98,10 +100,9 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
         self._refresh_token = settings.refresh_token
         self._client_id = settings.client_id
         self._client_secret = settings.client_secret
-        self._throttle = throttle
         self.store = TokenStore(settings.oauth_token_store)
         self._token_url = settings.base_url + TOKEN_PATH
-        # Not the stream's ThrottledSession: token calls are not export requests (see above).
+        # Not the stream's session and its throttled adapter: token calls are not export requests.
         self._session = requests.Session()
         self._mutex = threading.Lock()
         self._access_token: str | None = None
@@ -111,6 +112,7 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
 
     # --- what requests see -------------------------------------------------------------
 
+    @override
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Put a live access token on the request, and watch its answer for a 401.
 
@@ -145,11 +147,8 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
         response.close()
         retry = response.request.copy()
         retry.headers["Authorization"] = f"Bearer {token}"
-        slot = self._throttle.acquire()
-        try:
-            answer = response.connection.send(retry, **kwargs)
-        finally:
-            self._throttle.settle(slot)
+        # The adapter that sent the refused request: the stream's throttled one (throttle.py).
+        answer = response.connection.send(retry, **kwargs)
         answer.history.append(response)
         answer.request = retry
         return answer

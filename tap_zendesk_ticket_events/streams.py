@@ -7,6 +7,7 @@ events pages with no request of their own.
 from __future__ import annotations
 
 import contextlib
+import sys
 from datetime import datetime, timezone
 from functools import cached_property
 from importlib import resources
@@ -20,6 +21,11 @@ from singer_sdk.singerlib import RecordMessage
 
 from tap_zendesk_ticket_events import derived
 from tap_zendesk_ticket_events.client import ZendeskExportStream
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:  # typing_extensions before 3.12
+    from typing_extensions import override
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -45,6 +51,7 @@ class TicketEventsStream(ZendeskExportStream):
         """The selected streams made from this stream's events (the SDK's children of it)."""
         return [child for child in self.child_streams if isinstance(child, DerivedStream) and child.selected]
 
+    @override
     def sideload_reason(self) -> str | None:
         """Full comments when asked for, and whenever ``ticket_comments`` needs them."""
         if self.settings.include_comment_events:
@@ -53,9 +60,11 @@ class TicketEventsStream(ZendeskExportStream):
             return "ticket_comments is selected"
         return None
 
+    @override
     def support_type_scope(self) -> Scope:
         return self.settings.support_type_scope
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Announce the derived streams (their SCHEMA first), then export as every stream does.
 
@@ -68,10 +77,12 @@ class TicketEventsStream(ZendeskExportStream):
                 counting.enter_context(child.counting())
             yield from super().get_records(context)
 
+    @override
     def derived_rows(self) -> dict[str, int]:
         return {child.name: child.rows_written for child in self.derived_streams}
 
-    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:  # noqa: ARG002
+    @override
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         """Write the event's derived rows, and keep top-level ``via`` a string.
 
         The derived rows are written here, before the event itself and so before any STATE
@@ -93,7 +104,8 @@ class TicketEventsStream(ZendeskExportStream):
                 )
         return row
 
-    def generate_child_contexts(self, record: dict[str, Any], context: Context | None) -> Iterable[Context | None]:  # noqa: ARG002
+    @override
+    def generate_child_contexts(self, record: dict[str, Any], context: Context | None) -> Iterable[Context | None]:
         """None: derived rows are written from ``post_process``, never by a sync per event.
 
         The SDK's child sync would run once per event (a SCHEMA, a log line and a STATE each).
@@ -132,7 +144,8 @@ class DerivedStream(Stream):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # rows are built from JSON types
     derive: ClassVar[Callable[[dict[str, Any]], list[dict[str, Any]]]]
 
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:  # noqa: ARG002
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Nothing of its own: ``ticket_events`` writes this stream's rows."""
         return ()
 

@@ -1,26 +1,19 @@
-"""The tap: its settings, its streams, and how failures reach the person running it."""
+"""The tap: its settings and its streams (the command line's concerns are in ``cli.py``)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import signal
 import sys
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-import click
-from singer_sdk import Stream, Tap
+from singer_sdk import Stream
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
-from singer_sdk.singerlib import Message, SingerMessageType
-from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_zendesk_ticket_events import scope
-from tap_zendesk_ticket_events.cli import one_line_errors
+from tap_zendesk_ticket_events.cli import CommandLineTap
 from tap_zendesk_ticket_events.client import AUTH_LABELS, epoch_of_bookmark
-from tap_zendesk_ticket_events.inputs import InputFileError, Kind, check_state, read_input_file
+from tap_zendesk_ticket_events.inputs import check_state
 from tap_zendesk_ticket_events.settings import DEFAULTS, MAX_PAGE_SIZE, Settings
 from tap_zendesk_ticket_events.streams import (
     TicketCommentsStream,
@@ -30,35 +23,16 @@ from tap_zendesk_ticket_events.streams import (
 )
 from tap_zendesk_ticket_events.throttle import Throttle
 
-if TYPE_CHECKING:
-    from types import FrameType
+if sys.version_info >= (3, 12):
+    from typing import override
+else:  # typing_extensions before 3.12
+    from typing_extensions import override
 
 
-class RecordBatchingWriter(MsgSpecWriter):
-    """msgspec's writer, flushing stdout at every message but RECORD.
-
-    The SDK's writer flushes after every message: one system call per event. Records are
-    written in order before the STATE that covers them and that STATE is flushed, so a
-    target never sees a STATE ahead of its records; a crash can only lose records that no
-    flushed STATE covers, and those are read again on resume.
-    """
-
-    def write_message(self, message: Message) -> None:
-        data = self.format_message(message)
-        buffer = getattr(sys.stdout, "buffer", None)
-        if buffer is not None:
-            buffer.write(data)
-        else:  # a text-only stdout, such as the SDK test suite's capture
-            sys.stdout.write(data.decode("utf-8"))
-        if message.type != SingerMessageType.RECORD:
-            sys.stdout.flush()
-
-
-class TapZendeskTicketEvents(Tap):
+class TapZendeskTicketEvents(CommandLineTap):
     """Singer tap for Zendesk Support's incremental ticket events and ticket metric events exports."""
 
     name = "tap-zendesk-ticket-events"
-    message_writer_class = RecordBatchingWriter
     # No BATCH: a batch file is written after the records it holds, so the per-page STATE
     # would run ahead of data a target has not received. No ACTIVATE_VERSION: the stream
     # is incremental, never a full-table replacement.
@@ -215,6 +189,7 @@ class TapZendeskTicketEvents(Tap):
         """The configuration checked as a whole, parsed once for every stream."""
         return Settings.from_config(self.config)
 
+    @override
     def load_state(self, state: dict[str, Any]) -> None:
         """Refuse a state that is no Singer state, and turn every bookmark into epoch seconds.
 
@@ -233,6 +208,7 @@ class TapZendeskTicketEvents(Tap):
         """The one request budget every stream draws on: Zendesk counts them together."""
         return Throttle(self.settings.max_requests_per_minute, log=self.logger)
 
+    @override
     def discover_streams(self) -> list[Stream]:
         return [
             TicketEventsStream(self),
@@ -241,48 +217,7 @@ class TapZendeskTicketEvents(Tap):
             TicketCommentsStream(self),
         ]
 
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """Write the last safe STATE, as the SDK does, then exit as killed, not as a success.
-
-        The SDK exits 0 after a SIGTERM or SIGINT, so cron, Airflow or ``meltano run`` would
-        report a killed backfill as done. The STATE is still safe: every record's replication
-        value is a second from which a resumed export misses nothing.
-        """
-        with contextlib.suppress(SystemExit):
-            super()._handle_termination(signum, frame)  # writes STATE, then exits 0
-        name = signal.Signals(signum).name
-        self.logger.warning("Stopped by %s: the last STATE written is safe to resume from.", name)
-        sys.exit(128 + signum)
-
-    @classmethod
-    def invoke(cls, *args: Any, **kwargs: Any) -> None:
-        """Run the tap; any failure ends it with one ERROR line and exit 1 (see cli.py)."""
-        with one_line_errors(cls.logger):
-            super().invoke(*args, **kwargs)
-
-    @classmethod
-    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
-        """``--test``: one request, no sideload, nothing written; a line saying the connection works.
-
-        The SDK's own test syncs one record of every stream, all forced selected: two requests
-        of a ten-per-minute budget (one a full page with comments sideloaded), then a stream
-        "stopped" and a failed ``sync_duration`` METRIC although the test passed. ``--test=schema``
-        sends no request and stays the SDK's.
-        """
-        if value != CliTestOptionValue.All.value:
-            super().cb_test(ctx, param, value)
-            return
-        # The SDK's cb_test reads the --config files' merged settings from this parameter too.
-        config_input = ctx.params.get("config")
-        with one_line_errors(cls.logger):
-            tap = cls(
-                config=getattr(config_input, "config", None) or {},
-                parse_env_config=bool(getattr(config_input, "parse_env", False)),
-                validate_config=True,
-            )
-            tap.test_connection()
-        ctx.exit(0)
-
+    @override
     def test_connection(self) -> None:
         """Send the one request of ``--test`` and say what answered."""
         stream = self.streams["ticket_events"]
@@ -296,44 +231,6 @@ class TapZendeskTicketEvents(Tap):
             "1 event" if events == 1 else f"{events} events",
             self.settings.support_type_scope,
         )
-
-    # The files named on the command line: one line naming the file on any mistake, see inputs.py.
-
-    @classmethod
-    def get_singer_command(cls) -> click.Command:
-        """The SDK's command, with --state and --catalog read and checked by this tap."""
-        command = super().get_singer_command()
-        for param in command.params:
-            if param.name in {"state", "catalog"}:
-                # click.File would end a missing file with a usage error (exit 2).
-                param.type = click.Path()
-                param.callback = cls.cb_input_file
-        return command
-
-    @classmethod
-    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
-        """Check each --config file, then let the SDK read and merge them as it does."""
-        for path in value:
-            if path != "ENV":
-                cls.checked_input_file(ctx, path, "config")
-        return super().cb_config(ctx, param, value)
-
-    @classmethod
-    def cb_input_file(cls, ctx: click.Context, param: click.Parameter, value: str | None) -> io.StringIO | None:
-        """The checked text of the --state or --catalog file, as the SDK's invoke reads it."""
-        if value is None:
-            return None
-        kind: Kind = "state" if param.name == "state" else "catalog"
-        return io.StringIO(cls.checked_input_file(ctx, value, kind))
-
-    @classmethod
-    def checked_input_file(cls, ctx: click.Context, path: str, kind: Kind) -> str:
-        """The file's text; a mistake in it ends the run with one ERROR line and exit 1."""
-        try:
-            return read_input_file(path, kind)
-        except InputFileError as exc:
-            cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
-            ctx.exit(1)
 
 
 if __name__ == "__main__":

@@ -8,15 +8,23 @@ only shape that never bursts past it, whatever the pages' latency.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import requests
+from requests.adapters import HTTPAdapter
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:  # typing_extensions before 3.12
+    from typing_extensions import override
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    import requests
 
 WINDOW_SECONDS = 60.0
 
@@ -83,16 +91,22 @@ class Throttle:
             slot[0] = self._clock()
 
 
-class ThrottledSession(requests.Session):
-    """A requests session whose every send, retries included, draws on the throttle."""
+class ThrottledAdapter(HTTPAdapter):
+    """A transport adapter whose every send draws on the throttle.
+
+    Mounted on the SDK's session (``ZendeskExportStream.requests_session``), it sees every
+    request the session sends, retries included, and the OAuth re-send after a 401 too: that
+    one goes straight to the adapter that carried the refused request.
+    """
 
     def __init__(self, throttle: Throttle) -> None:
         super().__init__()
         self.throttle = throttle
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    @override
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         slot = self.throttle.acquire()
         try:
-            return super().send(request, **kwargs)
+            return super().send(request, *args, **kwargs)
         finally:
             self.throttle.settle(slot)

@@ -63,8 +63,11 @@ class ExportWalk:
 
     @property
     def per_page(self) -> int:
-        """The page size to send now: the probe's while a full second is re-asked, else the
-        adaptive size (which a timeout may have halved since the request was prepared)."""
+        """The page size to send now.
+
+        The probe's while a full second is re-asked, else the adaptive size (which a timeout
+        may have halved since the request was prepared).
+        """
         if self._fixed_per_page is not None:
             return self._fixed_per_page
         return self._probe or self.page_size.current
@@ -134,6 +137,9 @@ class ExportWalk:
         return page
 
     # --- the paginator's questions -----------------------------------------------------
+
+    def first_token(self) -> PageToken:
+        return (self.start_time, None)
 
     def token(self) -> PageToken | None:
         """The next page's token; None when the export is over.

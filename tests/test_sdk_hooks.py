@@ -35,8 +35,9 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_zendesk_ticket_events.auth import OAuthRefreshAuthenticator
 from tap_zendesk_ticket_events.client import ExportPaginator, ZendeskExportStream
 from tap_zendesk_ticket_events.streams import DerivedStream, TicketEventsStream
-from tap_zendesk_ticket_events.tap import RecordBatchingWriter, TapZendeskTicketEvents
-from tap_zendesk_ticket_events.throttle import ThrottledSession
+from tap_zendesk_ticket_events.cli import RecordBatchingWriter
+from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
+from tap_zendesk_ticket_events.throttle import ThrottledAdapter
 from tests.conftest import START_DATE, make_config, tap_command
 from tests.simulator import Simulator, make_events
 
@@ -63,6 +64,9 @@ OVERRIDES: list[tuple[type, type, tuple[str, ...]]] = [
             "get_new_paginator",
             "get_url_params",
             "request_decorator",
+            "backoff_wait_generator",
+            "backoff_max_tries",
+            "backoff_jitter",
             "_request",
             "prepare_request",
             "backoff_handler",
@@ -259,16 +263,15 @@ def test_state_writer_writes_a_state_after_every_page(sim: Simulator) -> None:
     )
 
 
-def test_requests_session_is_the_throttled_session_every_request_uses(sim: Simulator) -> None:
+def test_requests_session_carries_the_throttled_adapter_every_request_uses(sim: Simulator) -> None:
     sim.set_events(make_events(300))
 
     run = sync(make_config(sim, page_size=100))
 
     assert run.error is None, run.error
     stream = run.tap.streams["ticket_events"]
-    assert isinstance(getattr(stream, "_requests_session", None), ThrottledSession), (
-        "RESTStream._requests_session is not the tap's ThrottledSession: the SDK no longer keeps its "
-        "session there, and the throttle may be bypassed"
+    assert isinstance(stream.requests_session.get_adapter(sim.url), ThrottledAdapter), (
+        "RESTStream.requests_session no longer carries the tap's ThrottledAdapter: the throttle may be bypassed"
     )
     assert run.tap.throttle.requests == len(sim.export_requests(None)), (
         "not every export request went through the throttle: the SDK no longer sends through "
