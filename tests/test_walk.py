@@ -50,7 +50,8 @@ def test_a_second_cut_twice_fails_when_the_next_token_is_asked() -> None:
     walk = ExportWalk(T, AdaptivePageSize(2), end_before=None, sideload=False)
     answer(walk, events(T, T), T)
     walk.sending()
-    walk.answered(ExportPage(events(T, T, first_id=5)[: probe_size(2)] * 0 + events(T, T, T, first_id=5)[:3], T, False))
+    # The probe (one more than the page) is cut at the same second again.
+    walk.answered(ExportPage(events(*[T] * probe_size(2), first_id=5), T, end_of_stream=False))
     plan = walk.take_page()
     assert plan.records  # emitted first...
     with pytest.raises(TapError, match="not delivering the rest of second"):
