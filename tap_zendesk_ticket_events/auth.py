@@ -30,6 +30,7 @@ No token or secret is ever logged, raised or written anywhere but the store.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import threading
@@ -46,7 +47,15 @@ from singer_sdk.authenticators import (
 
 from tap_zendesk_ticket_events.errors import TapError
 from tap_zendesk_ticket_events.retry import with_retries
-from tap_zendesk_ticket_events.token_store import SEEDS_KEPT, StoredTokens, TokenStore, fingerprint
+from tap_zendesk_ticket_events.token_store import (
+    SEEDS_KEPT,
+    FileTokenStore,
+    PostgresLocation,
+    StoredTokens,
+    TokenStore,
+    account_name,
+    fingerprint,
+)
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -76,6 +85,27 @@ def build_authenticator(settings: Settings) -> APIAuthenticatorBase:
     return BearerTokenAuthenticator(token=settings.access_token or "")
 
 
+class InvalidGrant(TapError):
+    """Zendesk refused the refresh token (``invalid_grant``); ``detail`` is its text, no secret."""
+
+    def __init__(self, detail: str, message: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+def open_store(settings: Settings) -> TokenStore:
+    """The token store the settings name: a file (the default), or a row in PostgreSQL."""
+    location = settings.oauth_token_store
+    if isinstance(location, PostgresLocation):
+        from tap_zendesk_ticket_events.token_store_pg import PostgresTokenStore  # noqa: PLC0415 - optional extra
+
+        return PostgresTokenStore(location, account=account_name(settings.base_url), client_id=settings.client_id or "")
+    if location is None:
+        msg = "OAuth refresh needs a token store (setting 'oauth_token_store')."
+        raise TapError(msg)
+    return FileTokenStore(location, private_dir=settings.oauth_token_store_is_default)
+
+
 class TransientTokenFailure(Exception):
     """The token endpoint failed in a way a retry can fix; the message holds no secret."""
 
@@ -92,15 +122,12 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
         if not (settings.refresh_token and settings.client_id and settings.client_secret):
             msg = "OAuth refresh needs 'refresh_token', 'client_id' and 'client_secret'."
             raise TapError(msg)
-        if settings.oauth_token_store is None:
-            msg = "OAuth refresh needs a token store (setting 'oauth_token_store')."
-            raise TapError(msg)
         self.logger = logger
         self._settings = settings
         self._refresh_token = settings.refresh_token
         self._client_id = settings.client_id
         self._client_secret = settings.client_secret
-        self.store = TokenStore(settings.oauth_token_store)
+        self.store = open_store(settings)
         self._token_url = settings.base_url + TOKEN_PATH
         # Not the stream's session and its throttled adapter: token calls are not export requests.
         self._session = requests.Session()
@@ -108,7 +135,9 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
         self._access_token: str | None = None
         self._expires_at: float | None = None
         self._lifetime: float | None = None
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: object = None
+        self._seeded_here = False
+        self._store_lost_said = False
 
     # --- what requests see -------------------------------------------------------------
 
@@ -158,13 +187,29 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
     def _current_token(self) -> str:
         """The access token to send now: ours, another run's newer one, or a fresh one."""
         with self._mutex:
-            if self._access_token is None or self.store.stamp() != self._stamp:
-                # First use, or another run (or stream) wrote the store: look at it.
+            if self._access_token is None:
                 self._sync_with_store(stale=None)
             elif _expiring(self._expires_at, self._lifetime):
                 self._sync_with_store(stale=self._access_token)
+            elif self._store_changed():
+                # Another run (or stream) wrote the store: look at it.
+                self._sync_with_store(stale=None)
             assert self._access_token is not None
             return self._access_token
+
+    def _store_changed(self) -> bool:
+        """True when another run wrote the store since we read it.
+
+        A store lost while our token is still live costs nothing yet: the run goes on with that
+        token, and stops only when a refresh is due (with the last safe STATE, one line).
+        """
+        try:
+            return self.store.stamp() != self._stamp
+        except TapError as exc:
+            if not self._store_lost_said:
+                self._store_lost_said = True
+                self.logger.warning("%s Going on with the current access token until it is due for a refresh.", exc)
+            return False
 
     def _sync_with_store(self, *, stale: str | None) -> None:
         """Under the store's lock: take the store's access token, or refresh.
@@ -174,41 +219,77 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
         the stored token is the ``stale`` one (refused or expiring), expiring, or missing.
         """
         with self.store.locked():
-            tokens = self._tokens_in_store()
+            stored = self.store.read()
+            if stored is None:
+                # A new store (the first run here, or a machine that kept no disk): seeded from
+                # the configured token, which a run elsewhere may have rotated away already.
+                self._seeded_here = True
+                tokens = self._seed(None)
+                self.store.write(tokens)
+            elif self._configured_is_new(stored):
+                self._try_configured_token(stored)
+                return
+            else:
+                tokens = stored
             live = tokens.access_token is not None and not _expiring(tokens.expires_at, tokens.lifetime)
             if live and tokens.access_token != stale:
                 if self._access_token is not None and tokens.access_token != self._access_token:
                     self.logger.info(
-                        "Using the OAuth access token another run refreshed (token store %s).", self.store.path
+                        "Using the OAuth access token another run refreshed (token store %s).", self.store.name
                     )
                 self._adopt(tokens)
                 return
             self._refresh(tokens)
 
-    def _tokens_in_store(self) -> StoredTokens:
-        """The store's tokens, unless the configured refresh token is newer than the store.
+    def _configured_is_new(self, stored: StoredTokens) -> bool:
+        """True for a configured refresh token the store has never seen (pasted after invalid_grant, say).
 
-        The store remembers the fingerprints of the configured refresh tokens it started
-        from. A configured token it has never seen is a new one (pasted after invalid_grant,
-        say): it replaces the store. One it has seen is older than the rotated token in the
-        store, which then wins.
+        The store remembers the fingerprints of the configured refresh tokens it started from
+        (or refused): one it has seen is older than the rotated token in the store, which wins.
         """
-        stored = self.store.read()
-        configured = self._refresh_token
-        seed = fingerprint(configured)
-        if stored is not None and (seed in stored.seeded_from or stored.refresh_token == configured):
-            return stored
-        if stored is not None:
-            self.logger.info("The configured 'refresh_token' is new: it replaces the token store %s.", self.store.path)
-        tokens = StoredTokens(
-            refresh_token=configured,
+        return (
+            fingerprint(self._refresh_token) not in stored.seeded_from and stored.refresh_token != self._refresh_token
+        )
+
+    def _seed(self, stored: StoredTokens | None) -> StoredTokens:
+        """Tokens that start from the configured refresh token, remembering it among the seeds."""
+        seed = fingerprint(self._refresh_token)
+        return StoredTokens(
+            refresh_token=self._refresh_token,
             access_token=self._settings.access_token or None,
             expires_at=None,
             lifetime=None,
             seeded_from=((*stored.seeded_from, seed) if stored else (seed,))[-SEEDS_KEPT:],
         )
-        self.store.write(tokens)
-        return tokens
+
+    def _try_configured_token(self, stored: StoredTokens) -> None:
+        """A new configured refresh token replaces the store only once Zendesk has accepted it.
+
+        A mistyped token must not cost the grant: until Zendesk accepts the new one, the store
+        keeps its own token. If Zendesk refuses the configured one, the store's is used (and the
+        refused one remembered, so later runs do not try it again).
+        """
+        self.logger.info(
+            "The configured 'refresh_token' is new to the token store %s: trying it; the store is replaced "
+            "only if Zendesk accepts it.",
+            self.store.name,
+        )
+        try:
+            self._refresh(self._seed(stored))
+        except InvalidGrant as exc:
+            self.logger.warning(
+                "Zendesk refused the configured 'refresh_token' (%s); the token store %s keeps its own refresh "
+                "token, which this run uses. Fix or remove 'refresh_token' in the settings.",
+                exc.detail,
+                self.store.name,
+            )
+            kept = dataclasses.replace(stored, seeded_from=self._seed(stored).seeded_from)
+            self.store.write(kept)
+            live = kept.access_token is not None and not _expiring(kept.expires_at, kept.lifetime)
+            if live:
+                self._adopt(kept)
+            else:
+                self._refresh(kept)
 
     def _adopt(self, tokens: StoredTokens) -> None:
         self._access_token = tokens.access_token
@@ -236,7 +317,7 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
         self.logger.info(
             "Refreshed the OAuth access token (valid for %s); the rotated refresh token is saved in %s.",
             f"{lifetime:.0f} s" if lifetime is not None else "an unstated time",
-            self.store.path,
+            self.store.name,
         )
 
     # --- the token endpoint --------------------------------------------------------------
@@ -279,12 +360,7 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
             raise TransientTokenFailure(f"{status} {detail}".strip(), response)
         error = body.get("error") if body else None
         if error == "invalid_grant":
-            msg = (
-                f"The OAuth refresh token is no longer valid ({detail}): get a new one (authorize the "
-                "OAuth client again, as the README's OAuth section shows) and set 'refresh_token' "
-                f"(the token store at {self.store.path} will be replaced)."
-            )
-            raise TapError(msg)
+            raise InvalidGrant(detail, self._invalid_grant_message(detail))
         if error in {"invalid_client", "unauthorized_client"}:
             msg = (
                 f"Zendesk refused the OAuth client ({status} {detail}): "
@@ -296,6 +372,22 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
             "check the settings 'refresh_token', 'client_id' and 'client_secret'."
         )
         raise TapError(msg)
+
+    def _invalid_grant_message(self, detail: str) -> str:
+        if self._seeded_here:
+            # The store was empty: the token refused is the configured one, as first used here.
+            return (
+                f"The OAuth refresh token is no longer valid ({detail}); the token store {self.store.name} was "
+                "empty, so it was the configured 'refresh_token', which a run elsewhere probably rotated already "
+                "(every refresh replaces it). Machines that do not keep their disk need a shared "
+                "'oauth_token_store' (a PostgreSQL URL: README, 'On Kubernetes, Airflow, or any machine that does "
+                "not keep its disk'); then authorize the OAuth client again and set the new 'refresh_token'."
+            )
+        return (
+            f"The OAuth refresh token is no longer valid ({detail}): get a new one (authorize the "
+            "OAuth client again, as the README's OAuth section shows) and set 'refresh_token' "
+            f"(the token store {self.store.name} will be replaced once Zendesk accepts it)."
+        )
 
     def _log_retry(self, details: Details) -> None:
         exc = details.get("exception")

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from tap_zendesk_ticket_events import scope
 from tap_zendesk_ticket_events.errors import ConfigError
 from tap_zendesk_ticket_events.pages import epoch_of_iso
-from tap_zendesk_ticket_events.token_store import default_store_path
+from tap_zendesk_ticket_events.token_store import PostgresLocation, default_store_path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -75,8 +75,11 @@ class Settings:
     refresh_token: str | None = field(default=None, repr=False)
     client_id: str | None = field(default=None, repr=False)
     client_secret: str | None = field(default=None, repr=False)
-    oauth_token_store: Path | None = None
-    """Where rotated OAuth tokens are kept (OAuth refresh only; see token_store.py)."""
+    oauth_token_store: Path | PostgresLocation | None = None
+    """Where rotated OAuth tokens are kept (OAuth refresh only; see token_store.py): a file, or
+    a PostgreSQL database for machines that do not keep their disk."""
+    oauth_token_store_is_default: bool = False
+    """True when no ``oauth_token_store`` was set: the file is in the tap's own directory."""
 
     @property
     def auth_settings(self) -> str:
@@ -116,6 +119,7 @@ class Settings:
             client_id=config.get("client_id") or None,
             client_secret=config.get("client_secret") or None,
             oauth_token_store=oauth_token_store(config, url) if method == "oauth_refresh" else None,
+            oauth_token_store_is_default=not config.get("oauth_token_store"),
         )
 
 
@@ -192,16 +196,53 @@ def auth_method(config: Mapping[str, Any]) -> AuthMethod:
     raise ConfigError(msg)
 
 
-def oauth_token_store(config: Mapping[str, Any], url: str) -> Path:
-    """The token store's path: the setting, else the default for Meltano or the user."""
+#: A value with a URL scheme: a PostgreSQL URL, or a URL of a store the tap does not have.
+URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def oauth_token_store(config: Mapping[str, Any], url: str) -> Path | PostgresLocation:
+    """The token store: a PostgreSQL URL, a file path, else the default file for Meltano or the user.
+
+    A value that looks like a URL of any other scheme is refused, never taken as a path (it
+    would create directories named after the URL, and a message would print its password).
+    """
     value = config.get("oauth_token_store")
     if not value:
         return default_store_path(url, os.environ)
+    scheme = URL_SCHEME.match(str(value))
+    if scheme:
+        return postgres_store(str(value), scheme[1].lower())
     path = Path(str(value)).expanduser()
     if path.is_dir() or str(value).endswith(("/", os.sep)):
         msg = f"Setting 'oauth_token_store' must name a file, not a directory (got {str(value)[:80]!r})."
         raise ConfigError(msg)
     return path
+
+
+def postgres_store(value: str, scheme: str) -> PostgresLocation:
+    """A PostgreSQL URL the tap can use: the driver is installed and the URL names a host."""
+    if scheme not in POSTGRES_SCHEMES:
+        msg = (
+            f"Setting 'oauth_token_store' is a {scheme}:// URL: it takes a file path or a PostgreSQL URL "
+            "(postgresql://user@host:5432/database)."
+        )
+        raise ConfigError(msg)
+    location = PostgresLocation(value)
+    try:
+        urlsplit(value).port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        msg = "Setting 'oauth_token_store' is not a valid PostgreSQL URL: its port is not a number."
+        raise ConfigError(msg) from None
+    try:
+        import psycopg  # noqa: F401, PLC0415 - the optional extra, needed only by this store
+    except ImportError:
+        msg = (
+            "Setting 'oauth_token_store' is a PostgreSQL URL, which needs psycopg: install "
+            "'tap-zendesk-ticket-events[postgres]' (in Meltano: pip_url: 'tap-zendesk-ticket-events[postgres]')."
+        )
+        raise ConfigError(msg) from None
+    return location
 
 
 def base_url(config: Mapping[str, Any]) -> str:

@@ -108,11 +108,14 @@ class TapZendeskTicketEvents(CommandLineTap):
         th.Property(
             "oauth_token_store",
             th.StringType,
+            secret=True,  # a PostgreSQL URL may hold the database's password
             description=(
-                "File (mode 0600) holding the rotated refresh token and the live access token, shared by "
-                "every run using it. Default: $MELTANO_PROJECT_ROOT/.meltano/run/tap-zendesk-ticket-events/"
-                "{account}-oauth-token.json under Meltano, else ~/.config/tap-zendesk-ticket-events/"
-                "{account}-oauth-token.json (XDG_CONFIG_HOME honoured)."
+                "Where the rotated refresh token and the live access token are kept, shared by every run "
+                "using it: a file (mode 0600), or a PostgreSQL URL (postgresql://user@host:5432/db, with the "
+                "extra [postgres]) for machines that do not keep their disk. Default: "
+                "$MELTANO_PROJECT_ROOT/.meltano/run/tap-zendesk-ticket-events/{account}-oauth-token.json under "
+                "Meltano, else ~/.config/tap-zendesk-ticket-events/{account}-oauth-token.json (XDG_CONFIG_HOME "
+                "honoured)."
             ),
         ),
         th.Property(

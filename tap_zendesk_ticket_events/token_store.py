@@ -1,4 +1,4 @@
-"""The OAuth token store: one small private file that outlives every run of the tap.
+"""The OAuth token store: what outlives every run of the tap, in a file or in PostgreSQL.
 
 Zendesk rotates refresh tokens: each refresh returns a new pair and deletes the old one, so
 the newest refresh token exists nowhere but in the answer to the last refresh. This file is
@@ -14,6 +14,10 @@ filesystem; ``fcntl`` is imported only when a lock is taken, so that API-token u
 tap are not tied to POSIX.
 
 Nothing here logs or raises with a token in it; the file and its lock are mode 0600.
+
+Machines that do not keep their disk (Kubernetes pods, CI runners, Airflow workers) cannot keep
+that file: the same guarantees, across machines, come from ``token_store_pg.PostgresTokenStore``,
+chosen by giving ``oauth_token_store`` a PostgreSQL URL. Both are a ``TokenStore``.
 """
 
 from __future__ import annotations
@@ -27,13 +31,14 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote, urlsplit
 
 from tap_zendesk_ticket_events.errors import TapError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
+    from contextlib import AbstractContextManager
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +96,68 @@ class StoredTokens:
         return cls(refresh, access or None, expires_at, lifetime, tuple(seeds))
 
 
-class TokenStore:
-    """The store file at ``path`` and its lock file next to it."""
+class TokenStore(Protocol):
+    """Where the tokens live: a lock shared by every run, and the tokens it guards."""
 
-    def __init__(self, path: Path) -> None:
+    @property
+    def name(self) -> str:
+        """The store for people reading a message: a path, or a URL without its password."""
+        ...
+
+    def locked(self) -> AbstractContextManager[None]:
+        """Hold the lock every run using this store takes before it may refresh."""
+        ...
+
+    def read(self) -> StoredTokens | None:
+        """The stored tokens; None when there are none yet (or none this tap wrote)."""
+        ...
+
+    def write(self, tokens: StoredTokens) -> None:
+        """Replace the stored tokens durably, before anything uses them."""
+        ...
+
+    def stamp(self) -> object:
+        """A cheap identity of the stored version: it changes when another run writes."""
+        ...
+
+
+@dataclass(frozen=True)
+class PostgresLocation:
+    """``oauth_token_store`` as a PostgreSQL URL. ``repr`` and ``shown`` carry no password."""
+
+    url: str = field(repr=False)
+
+    @property
+    def shown(self) -> str:
+        """``postgresql://user@host:port/database``: what messages name (never the password)."""
+        parts = urlsplit(self.url)
+        user = f"{unquote(parts.username)}@" if parts.username else ""
+        host = parts.hostname or "localhost"
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+    @property
+    def password(self) -> str | None:
+        parts = urlsplit(self.url)
+        return unquote(parts.password) if parts.password else None
+
+
+class FileTokenStore:
+    """The store file at ``path`` and its lock file next to it.
+
+    ``private_dir``: the directory is the tap's own (the default location), so it is made
+    0700 even when it exists already (Meltano creates ``.meltano/run/<plugin>/`` 0755). A
+    path set by hand keeps its directory's mode: that may be a shared one such as /tmp.
+    """
+
+    def __init__(self, path: Path, *, private_dir: bool = False) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
+        self.private_dir = private_dir
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -195,6 +256,10 @@ class TokenStore:
             except OSError as exc:
                 msg = f"Cannot create the directory {directory} for the OAuth token store: {exc.strerror}."
                 raise TapError(msg) from None
+        if self.private_dir and not missing:
+            with contextlib.suppress(OSError):  # not ours to change: the file itself is 0600 anyway
+                if self.path.parent.stat().st_mode & 0o077:
+                    self.path.parent.chmod(0o700)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -213,7 +278,7 @@ def default_store_path(base_url: str, environ: Mapping[str, str]) -> Path:
     the tap, else in the user's config directory. The file is named after the account, so two
     accounts configured in one project or on one machine never share (and clobber) a store.
     """
-    name = f"{_account_name(base_url)}-oauth-token.json"
+    name = f"{account_name(base_url)}-oauth-token.json"
     project = environ.get("MELTANO_PROJECT_ROOT")
     if project:
         return Path(project) / ".meltano" / "run" / PLUGIN_DIR / name
@@ -221,7 +286,7 @@ def default_store_path(base_url: str, environ: Mapping[str, str]) -> Path:
     return Path(config_home) / PLUGIN_DIR / name
 
 
-def _account_name(base_url: str) -> str:
+def account_name(base_url: str) -> str:
     """The subdomain ('acme' for acme.zendesk.com), else the api_url's host and port, file-safe."""
     host = urlsplit(base_url).netloc.lower()
     if host.endswith(".zendesk.com"):

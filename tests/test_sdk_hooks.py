@@ -1,7 +1,7 @@
 """The SDK hooks the tap leans on: one test per private member, log text or override.
 
 The tap relies on parts of singer-sdk that no changelog promises to keep: private members
-(``_requests_session``, ``_tap``, ``_increment_stream_state``, ``_write_schema_message``,
+(``_request``, ``_tap``, ``_increment_stream_state``, ``_write_schema_message``,
 ``_write_record_message``, ``_handle_termination``), the exact text of log lines it filters,
 a state key it removes, and overrides the SDK must keep calling. A newer SDK can
 drop or rename any of them without an error: the tap would then quietly stop writing a
@@ -33,9 +33,9 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_zendesk_ticket_events.auth import OAuthRefreshAuthenticator
+from tap_zendesk_ticket_events.cli import RecordBatchingWriter
 from tap_zendesk_ticket_events.client import ExportPaginator, ZendeskExportStream
 from tap_zendesk_ticket_events.streams import DerivedStream, TicketEventsStream
-from tap_zendesk_ticket_events.cli import RecordBatchingWriter
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tap_zendesk_ticket_events.throttle import ThrottledAdapter
 from tests.conftest import START_DATE, make_config, tap_command
