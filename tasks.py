@@ -58,7 +58,7 @@ def setup() -> None:
     if not (BIN / "python").exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
     if not (BIN / "uv").exists():
-        pip = [BIN / "python", "-m", "pip", "--disable-pip-version-check"]
+        pip: list[str | Path] = [BIN / "python", "-m", "pip", "--disable-pip-version-check"]
         if subprocess.call([str(a) for a in [*pip, "--version"]], stdout=subprocess.DEVNULL) != 0:
             run(BIN / "python", "-m", "ensurepip", "--default-pip")
         run(*pip, "install", "--quiet", f"uv=={UV_VERSION}")
@@ -168,7 +168,7 @@ def meltano(*args: str, env: dict[str, str], capture: bool = False) -> str:
 
 def demo_env() -> dict[str, str]:
     """The environment of the demo's Meltano runs: the simulator, whatever the shell or .env says."""
-    from tests.simulator import API_TOKEN, EMAIL  # noqa: PLC0415 - the simulator's fake credentials
+    from zendesk_simulator import API_TOKEN, EMAIL  # noqa: PLC0415 - the simulator's fake credentials
 
     mine = ("TAP_ZENDESK_TICKET_EVENTS_", "TARGET_JSONL_", "MELTANO_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(mine)}
@@ -186,7 +186,7 @@ def start_simulator(events: int) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    args = [BIN / "python", "-m", "tests.simulator", "--events", str(events), "--port", str(port)]
+    args = [BIN / "python", "-m", "zendesk_simulator", "--events", str(events), "--port", str(port)]
     print("+", " ".join(str(a) for a in args), flush=True)
     proc = subprocess.Popen([str(a) for a in args], cwd=ROOT, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 30

@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.simulator import API_TOKEN, EMAIL
+from zendesk_simulator import API_TOKEN, EMAIL
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     session.auth = (f"{EMAIL}/token", API_TOKEN)
     out = sys.stdout
     while True:
-        params: dict[str, object] = {"start_time": start, "per_page": 1000}
+        params: dict[str, str | int] = {"start_time": start, "per_page": 1000}
         if comments:
             params["include"] = "comment_events"
         body = session.get(f"{base}/api/v2/incremental/ticket_events.json", params=params, timeout=60).json()

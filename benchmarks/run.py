@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.simulator import (  # noqa: E402
+from zendesk_simulator import (  # noqa: E402
     API_TOKEN,
     EMAIL,
     Simulator,

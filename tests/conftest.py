@@ -21,7 +21,7 @@ import backoff._sync
 import pytest
 
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
-from tests.simulator import ACCESS_TOKEN, API_TOKEN, EMAIL, Simulator, SimulatorServer
+from zendesk_simulator import ACCESS_TOKEN, API_TOKEN, EMAIL, Simulator, SimulatorServer
 
 SECRETS = (API_TOKEN, ACCESS_TOKEN)
 START_DATE = "2023-11-14T00:00:00Z"  # 1699920000, before every simulated event

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import assert_no_secret, make_config, run_tap, tap_command
-from tests.simulator import Simulator, make_events
+from zendesk_simulator import Simulator, make_events
 
 START = 1_700_000_000
 

@@ -10,7 +10,7 @@ from singer_sdk.testing import get_tap_test_class
 
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tests.conftest import START_DATE
-from tests.simulator import API_TOKEN, EMAIL, Simulator, SimulatorServer, make_events, make_metric_events
+from zendesk_simulator import API_TOKEN, EMAIL, Simulator, SimulatorServer, make_events, make_metric_events
 
 # The suite is built at import time with its config, so the simulator's port is bound then;
 # it answers only while this module's tests run (the fixture below), then it is closed.

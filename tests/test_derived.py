@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 
 from tests.conftest import make_config, run_tap, run_until_signal, selecting
-from tests.simulator import Simulator, make_events, make_recorded_events
+from zendesk_simulator import Simulator, make_events, make_recorded_events
 
 DERIVED = ("ticket_field_history", "ticket_comments")
 ALL = ("ticket_events", *DERIVED)

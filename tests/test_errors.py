@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_config, run_tap, sync_in_process
-from tests.simulator import Simulator, make_events
+from zendesk_simulator import Simulator, make_events
 
 
 def one_error_line(stderr: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 
 from tests.conftest import make_config, run_tap, selecting
-from tests.simulator import Simulator, SimulatorServer, make_events, make_metric_events
+from zendesk_simulator import Simulator, SimulatorServer, make_events, make_metric_events
 
 BURST_SECOND = 1_700_003_000
 

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.conftest import make_config, run_tap, selecting, sync_in_process, tap_command
-from tests.simulator import Simulator, make_events, make_metric_events
+from zendesk_simulator import Simulator, make_events, make_metric_events
 
 
 def test_pages_shrink_on_504_until_they_pass_and_the_export_completes(sim: Simulator, tmp_path: Path) -> None:

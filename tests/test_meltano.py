@@ -34,7 +34,9 @@ from tests.conftest import (
     tap_command,
     unavailable,
 )
-from tests.simulator import (
+from tests.test_derived import expected_comments, expected_history
+from tests.test_readme import readme_block
+from zendesk_simulator import (
     API_TOKEN,
     EMAIL,
     Simulator,
@@ -44,8 +46,6 @@ from tests.simulator import (
     make_metric_events,
     make_recorded_events,
 )
-from tests.test_derived import expected_comments, expected_history
-from tests.test_readme import readme_block
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"

@@ -26,12 +26,12 @@ from typing import Any
 import backoff._sync
 import pytest
 
+import zendesk_simulator
 from tap_zendesk_ticket_events import auth as auth_module
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
-from tests import simulator as simulator_module
 from tests.conftest import SECRETS, START_DATE, TapRun, sync_in_process, tap_command
-from tests.simulator import OAUTH_TOKEN_PATH, Request, Simulator, make_events
 from tests.virtual_clock import VirtualClock
+from zendesk_simulator import OAUTH_TOKEN_PATH, Request, Simulator, make_events
 
 STORE_NAME = "oauth-token.json"
 
@@ -159,7 +159,7 @@ def test_backfill_over_several_token_lifetimes_refreshes_before_expiry(
     """In process, on one virtual clock for the tap's auth and the simulator: a page takes
     0.375 s of it and nothing else moves it, so when each token is used is exact."""
     clock = VirtualClock()
-    clock.install(monkeypatch, auth_module, simulator_module)
+    clock.install(monkeypatch, auth_module, *zendesk_simulator.CLOCKED)
     events = make_events(4_000)
     sim.set_events(events)
     sim.latency = 0.375  # 16 pages: 6 s, three lifetimes of 2 s

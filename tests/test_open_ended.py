@@ -17,8 +17,8 @@ import jsonschema
 import pytest
 
 from tests.conftest import catalog_selecting, make_config, sync_in_process
-from tests.simulator import Simulator, make_metric_events, make_open_ended_events, render
 from tests.test_derived import expected_comments, expected_history
+from zendesk_simulator import Simulator, make_metric_events, make_open_ended_events, render
 
 START = 1_700_000_000
 STREAMS = ("ticket_events", "ticket_metric_events", "ticket_field_history", "ticket_comments")

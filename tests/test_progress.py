@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tap_zendesk_ticket_events.progress import Progress, duration
 from tests.conftest import make_config, run_tap, run_until_signal
-from tests.simulator import Simulator, make_events
+from zendesk_simulator import Simulator, make_events
 
 START = 1_700_000_000
 WINDOW = 2_000

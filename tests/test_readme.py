@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import assert_no_secret, make_config, tap_command
-from tests.simulator import Simulator, make_events
+from zendesk_simulator import Simulator, make_events
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -93,7 +93,7 @@ def simulator_as_documented() -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "tests.simulator", "--events", "5000", "--port", str(port)]
+    command = [sys.executable, "-m", "zendesk_simulator", "--events", "5000", "--port", str(port)]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

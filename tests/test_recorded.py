@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from tests.conftest import make_config, run_tap, run_until_signal, selecting, sync_in_process
-from tests.simulator import Simulator, event_second, make_events, make_metric_events, make_recorded_events
+from zendesk_simulator import Simulator, event_second, make_events, make_metric_events, make_recorded_events
 
 START = 1_700_000_000
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_config, run_tap, run_until_signal
-from tests.simulator import Simulator, make_events
+from zendesk_simulator import Simulator, make_events
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from tap_zendesk_ticket_events import scope
 from tap_zendesk_ticket_events.errors import ConfigError
 from tap_zendesk_ticket_events.settings import Settings
 from tests.conftest import TapRun, catalog_selecting, make_config, run_tap, sync_in_process
-from tests.simulator import Simulator, make_events, make_metric_events, pick_ai_agent_tickets
+from zendesk_simulator import Simulator, make_events, make_metric_events, pick_ai_agent_tickets
 
 START = 1_700_000_000
 BOOKMARK_STREAM = "ticket_events"

@@ -39,7 +39,7 @@ from tap_zendesk_ticket_events.streams import DerivedStream, TicketEventsStream
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tap_zendesk_ticket_events.throttle import ThrottledAdapter
 from tests.conftest import START_DATE, make_config, tap_command
-from tests.simulator import Simulator, make_events
+from zendesk_simulator import Simulator, make_events
 
 T0 = 1_700_000_000
 

@@ -16,7 +16,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_zendesk_ticket_events.errors import TapError
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tests.conftest import START_DATE, make_config, run_tap, tap_command
-from tests.simulator import API_TOKEN, EMAIL, Simulator, make_events
+from zendesk_simulator import API_TOKEN, EMAIL, Simulator, make_events
 
 CASES: list[tuple[str, dict[str, Any], str]] = [
     ("no auth", {"email": None, "api_token": None}, "No auth configured"),

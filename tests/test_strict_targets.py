@@ -44,8 +44,8 @@ from tests.conftest import (
     selecting,
     tap_command,
 )
-from tests.simulator import Simulator, event_second, make_metric_events, make_open_ended_events, metric_epoch
 from tests.test_derived import expected_comments, expected_history
+from zendesk_simulator import Simulator, event_second, make_metric_events, make_open_ended_events, metric_epoch
 
 ROOT = Path(__file__).resolve().parent.parent
 # One virtualenv per target and version, in the clone like .venv and .venv-meltano: git-ignored,

@@ -9,14 +9,14 @@ import backoff._sync
 import pytest
 import requests
 
+import zendesk_simulator
 from tap_zendesk_ticket_events import retry as retry_module
 from tap_zendesk_ticket_events import throttle as throttle_module
 from tap_zendesk_ticket_events.retry import retry_after
 from tap_zendesk_ticket_events.throttle import Throttle
-from tests import simulator as simulator_module
 from tests.conftest import make_config, sync_in_process
-from tests.simulator import Simulator, make_events
 from tests.virtual_clock import VirtualClock
+from zendesk_simulator import Simulator, make_events
 
 
 class FakeClock:
@@ -79,7 +79,7 @@ def test_tap_over_the_budget_waits_and_spaces_its_requests(sim: Simulator, monke
     two minutes of waiting take no time, and the spacing checked is the one Zendesk sees.
     """
     clock = VirtualClock()
-    clock.install(monkeypatch, throttle_module, simulator_module, backoff._sync)
+    clock.install(monkeypatch, throttle_module, *zendesk_simulator.CLOCKED, backoff._sync)
     sim.set_events(make_events(600))  # one a second or slower: 6 pages of 100, or 7
     budget = 2
     sim.rate_limit_per_minute = budget  # Zendesk's own count: one more request would get a 429

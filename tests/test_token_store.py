@@ -7,8 +7,8 @@ import stat
 from pathlib import Path
 
 from tests.conftest import START_DATE
-from tests.simulator import Simulator, make_events
 from tests.test_oauth import assert_no_oauth_secret, finished, run_oauth, start_tap
+from zendesk_simulator import Simulator, make_events
 
 
 def test_the_default_store_directory_is_0700_even_when_meltano_made_it_first(sim: Simulator, tmp_path: Path) -> None:

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import PG_HOST, PG_PORT, PG_USER, START_DATE, PsqlError, TapRun, psql, tap_command, unavailable
-from tests.simulator import OAUTH_TOKEN_PATH, Simulator, make_events
 from tests.test_oauth import assert_no_oauth_secret
+from zendesk_simulator import OAUTH_TOKEN_PATH, Simulator, make_events
 
 pytestmark = pytest.mark.postgres
 

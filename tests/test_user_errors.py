@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import START_DATE, TapRun, assert_no_secret, make_config, run_tap, tap_command
-from tests.simulator import API_TOKEN, EMAIL, Simulator, make_events
+from zendesk_simulator import API_TOKEN, EMAIL, Simulator, make_events
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = {"subdomain": "acme", "email": EMAIL, "api_token": API_TOKEN, "start_date": START_DATE}

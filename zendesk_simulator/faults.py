@@ -1,0 +1,127 @@
+"""Faults and the request budget: what the simulator answers when it does not answer a page.
+
+Switchable faults (``Simulator.faults``, one per request: 429s with and without
+``Retry-After``, plain-text 429s as recorded from the incremental exports, 5xx, a reset
+connection, a truncated or non-JSON body, a slow answer, 401/403/404 in their recorded shapes)
+and a requests-per-minute budget answered with 429 and the ``Retry-After`` Zendesk would send.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from zendesk_simulator.envelopes import Simulator
+    from zendesk_simulator.server import Handler
+
+#: The faults ``Simulator.faults`` takes, one per export request ("slow:<seconds>" too).
+FAULTS = (
+    "429",
+    "429-no-retry-after",
+    "429-text",
+    "503-retry-after",
+    "500",
+    "502",
+    "503",
+    "504",
+    "reset",
+    "truncated",
+    "nonjson",
+    "401",
+    "403",
+    "403-object",
+    "404",
+    "ok",
+    "slow:5",
+)
+#: An answer: status (negative: no HTTP answer at all), body, headers.
+Answer = tuple[int, Any, dict[str, str]]
+
+STATUS_TEXT = {
+    "500": (500, {"error": "InternalError"}),
+    "502": (502, {"error": "BadGateway"}),
+    "503": (503, {"error": "ServiceUnavailable"}),
+    "504": (504, {"error": "GatewayTimeout"}),
+}
+
+
+def budget_wait(sim: Simulator) -> float | None:
+    """None when one more request fits in the last minute, else the seconds until one
+    does (what Zendesk's Retry-After says).
+    """
+    with sim.lock:
+        now = time.monotonic()
+        while sim._window and now - sim._window[0] >= 60:
+            sim._window.popleft()
+        if len(sim._window) >= (sim.rate_limit_per_minute or 0):
+            return 60 - (now - sim._window[0])
+        sim._window.append(now)
+        return None
+
+
+def rate_limited(retry_after: int | None, *, plain_text: bool = False) -> Answer:
+    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+    if plain_text:  # as recorded from the incremental exports
+        return 429, "Number of allowed incremental export API requests per minute exceeded", headers
+    return (
+        429,
+        {
+            "error": "APIRateLimitExceeded",
+            "description": "Number of allowed incremental export API requests per minute exceeded",
+        },
+        headers,
+    )
+
+
+def export_fault(handler: Handler, fault: str) -> Answer | None:
+    if fault == "429":
+        return rate_limited(handler.server.sim.retry_after)
+    if fault == "429-no-retry-after":
+        return rate_limited(None)
+    if fault == "429-text":
+        return rate_limited(handler.server.sim.retry_after, plain_text=True)
+    if fault == "403-object":
+        return (
+            403,
+            {
+                "error": {
+                    "title": "Forbidden",
+                    "message": "Access to this resource is restricted. Contact your admin.",
+                }
+            },
+            {},
+        )
+    if fault == "503-retry-after":
+        return 503, {"error": "ServiceUnavailable"}, {"Retry-After": str(handler.server.sim.retry_after)}
+    if fault == "ok":
+        return None
+    if fault in STATUS_TEXT:
+        status, body = STATUS_TEXT[fault]
+        return status, body, {}
+    if fault == "401":
+        return 401, {"error": "Couldn't authenticate you"}, {}
+    if fault == "403":
+        return 403, {"error": "Forbidden", "description": "You do not have access"}, {}
+    if fault == "404":
+        return 404, {"error": {"title": "No help desk at example.zendesk.com"}}, {}
+    if fault == "reset":
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        handler.close_connection = True
+        return -1, None, {}
+    if fault == "truncated":
+        payload = b'{"ticket_events": [{"id": 1'
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload) + 100))
+        handler.end_headers()
+        handler.wfile.write(payload)
+        handler.close_connection = True
+        return -1, None, {}
+    if fault == "nonjson":
+        return 200, "<html>Service temporarily unavailable</html>", {}
+    if fault.startswith("slow:"):
+        time.sleep(float(fault.split(":", 1)[1]))
+        return None
+    raise ValueError(f"unknown fault {fault!r}")
