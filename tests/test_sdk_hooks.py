@@ -33,9 +33,9 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_zendesk_ticket_events.auth import OAuthRefreshAuthenticator
+from tap_zendesk_ticket_events.cli import RecordBatchingWriter
 from tap_zendesk_ticket_events.client import ExportPaginator, ZendeskExportStream
 from tap_zendesk_ticket_events.streams import DerivedStream, TicketEventsStream
-from tap_zendesk_ticket_events.cli import RecordBatchingWriter
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tap_zendesk_ticket_events.throttle import ThrottledAdapter
 from tests.conftest import START_DATE, make_config, tap_command
