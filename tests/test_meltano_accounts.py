@@ -106,18 +106,18 @@ def run_together(project: Path, env: dict[str, str], name: str, oauth: OAuthServ
             )
     for account, proc in procs.items():
         returncode = proc.wait(timeout=600)
-        stdout, stderr = ((project / f"{name}-{account}.{s}").read_text() for s in ("out", "err"))
-        assert_no_secret(stdout, stderr)
+        printed, logged = ((project / f"{name}-{account}.{s}").read_text() for s in ("out", "err"))
+        assert_no_secret(printed, logged)
         for secret in (CLIENT_SECRET, *oauth.issued):
-            assert secret not in stdout + stderr, "an OAuth secret leaked into Meltano's output"
-        assert returncode == 0, f"{name} run of {account} exited {returncode}:\n{summary(stderr)}"
+            assert secret not in printed + logged, "an OAuth secret leaked into Meltano's output"
+        assert returncode == 0, f"{name} run of {account} exited {returncode}:\n{summary(logged)}"
 
 
 def assert_loaded(schema: str, events: list[dict[str, Any]]) -> None:
     """Exactly these events, once each, with their account's ``timestamp``."""
     assert_one_row_per_event(schema, events)
     rows = psql(f'select id, "timestamp" from "{schema}".ticket_events').split()
-    landed = dict(tuple(map(int, row.split("|"))) for row in rows)
+    landed = {int(event_id): int(second) for event_id, second in (row.split("|") for row in rows)}
     assert landed == {e["id"]: event_second(e) for e in events}, f"{schema} holds another account's events"
 
 
