@@ -60,13 +60,29 @@ CONFIG_PREFIXES = ("TAP_ZENDESK_TICKET_EVENTS_", "TARGET_POSTGRES_", "TARGET_JSO
 
 def meltano_env(api_url: str, schema: str) -> dict[str, str]:
     """All settings from the environment, as in production; nothing inherited from the shell."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES) and k != "VIRTUAL_ENV"}
+    env = shared_env(schema)
     env.update(
         {
-            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             "TAP_ZENDESK_TICKET_EVENTS_API_URL": api_url,
             "TAP_ZENDESK_TICKET_EVENTS_EMAIL": EMAIL,
             "TAP_ZENDESK_TICKET_EVENTS_API_TOKEN": API_TOKEN,
+        }
+    )
+    return env
+
+
+def hermetic_env() -> dict[str, str]:
+    """This process's environment without any setting of Meltano or of a plugin."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES) and k != "VIRTUAL_ENV"}
+    env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    return env
+
+
+def shared_env(schema: str) -> dict[str, str]:
+    """The settings that are not an account's: the tap's start and budget, the PostgreSQL server."""
+    env = hermetic_env()
+    env.update(
+        {
             "TAP_ZENDESK_TICKET_EVENTS_START_DATE": START_DATE,
             "TAP_ZENDESK_TICKET_EVENTS_INCLUDE_COMMENT_EVENTS": "true",
             "TAP_ZENDESK_TICKET_EVENTS_MAX_REQUESTS_PER_MINUTE": "10000",
@@ -105,8 +121,8 @@ def summary(log: str) -> str:
     return "\n".join([*errors[-30:], "--- last lines:", *lines[-15:]])
 
 
-def saved_bookmark(project: Path, env: dict[str, str]) -> int:
-    state = json.loads(meltano(project, env, "--log-level=warning", "state", "get", STATE_ID))
+def saved_bookmark(project: Path, env: dict[str, str], state_id: str = STATE_ID) -> int:
+    state = json.loads(meltano(project, env, "--log-level=warning", "state", "get", state_id))
     value: int = state["singer_state"]["bookmarks"]["ticket_events"]["replication_key_value"]
     return value
 
@@ -348,11 +364,10 @@ def test_readme_snippet_adds_the_tap_to_a_fresh_meltano_project(tmp_path: Path) 
     sim.set_events(events)
     sim.set_metric_events(make_metric_events(300))
     server = SimulatorServer(sim).start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES) and k != "VIRTUAL_ENV"}
+    env = hermetic_env()
     env.update(
         {
             "PATH": os.pathsep.join([str(MELTANO.parent), env.get("PATH", "")]),
-            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             "TAP_ZENDESK_TICKET_EVENTS_API_URL": server.url,
             "TAP_ZENDESK_TICKET_EVENTS_EMAIL": EMAIL,
             "TAP_ZENDESK_TICKET_EVENTS_API_TOKEN": API_TOKEN,
@@ -405,3 +420,34 @@ def test_readme_state_commands_name_the_state_id_meltano_run_keeps() -> None:
     named = set(re.findall(r"\b(\w+:tap-zendesk-ticket-events-to-[\w-]+)", block))
     assert named == {STATE_ID}
     assert "--environment" not in block  # the run it follows used the default environment
+
+
+def test_dev_and_prod_load_into_schemas_of_their_own(tmp_path: Path) -> None:
+    """A try-out in dev (the default environment) must not write to production's tables.
+
+    What Meltano itself resolves for target-postgres in each environment, from meltano.yml alone
+    (nothing from the shell), each in a directory of its own (both at once, to be quick).
+    """
+    if not MELTANO.exists():
+        unavailable(f"{MELTANO} is missing: run `python3 tasks.py setup`")
+    procs = {}
+    for environment in ("dev", "prod"):
+        project = tmp_path / environment
+        project.mkdir()
+        shutil.copy(ROOT / "meltano.yml", project / "meltano.yml")
+        procs[environment] = subprocess.Popen(
+            [str(MELTANO), f"--environment={environment}", "config", "print", "target-postgres"],
+            cwd=project,
+            env=hermetic_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    schemas = {}
+    for environment, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"meltano config print in {environment} failed:\n{summary(err)}"
+        schemas[environment] = json.loads(out)["default_target_schema"]
+    assert schemas["dev"] != schemas["prod"], f"dev and prod both load into the schema {schemas['dev']!r}"
+    assert schemas == {"dev": "zendesk_dev", "prod": "zendesk"}  # what the README says
