@@ -21,16 +21,6 @@ import pytest
 import yaml
 
 from tests.conftest import assert_no_secret, psql, unavailable
-from tests.simulator import (
-    API_TOKEN,
-    CLIENT_SECRET,
-    EMAIL,
-    OAuthServer,
-    Simulator,
-    SimulatorServer,
-    event_second,
-    make_events,
-)
 from tests.test_meltano import (
     MELTANO,
     ROOT,
@@ -41,6 +31,16 @@ from tests.test_meltano import (
     summary,
 )
 from tests.test_readme import readme_block
+from zendesk_simulator import (
+    API_TOKEN,
+    CLIENT_SECRET,
+    EMAIL,
+    OAuthServer,
+    Simulator,
+    SimulatorServer,
+    event_second,
+    make_events,
+)
 
 ACCOUNTS = ("acme", "globex")
 SHIFT = 7  # globex's events are acme's, this many seconds later
