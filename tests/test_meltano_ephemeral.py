@@ -24,7 +24,6 @@ import pytest
 import yaml
 
 from tests.conftest import PG_HOST, PG_PORT, PG_USER, START_DATE, assert_no_secret, psql, unavailable
-from tests.simulator import Simulator, SimulatorServer, event_second, make_recorded_events
 from tests.test_meltano import (
     MELTANO,
     NOT_COPIED,
@@ -37,6 +36,7 @@ from tests.test_meltano import (
 from tests.test_meltano import epoch as iso_epoch
 from tests.test_oauth import token_requests
 from tests.test_readme import readme_block
+from zendesk_simulator import Simulator, SimulatorServer, event_second, make_recorded_events
 
 STATE_ID = "prod:tap-zendesk-ticket-events-to-target-postgres"
 #: The README's placeholder database, host and role in its URLs.
