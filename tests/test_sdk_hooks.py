@@ -108,6 +108,7 @@ OVERRIDES: list[tuple[type, type, tuple[str, ...]]] = [
             "discover_streams",
             "invoke",
             "load_state",
+            "_validate_config",
             "state_writer",
             "_handle_termination",
             "get_singer_command",
