@@ -12,7 +12,7 @@ Tasks:
   test      lint, type-check, then the whole test suite (what CI runs); extra args go to pytest
   pytest    only the test suite; extra args go to pytest
   bench     the performance benchmark against the simulator (a few minutes); prints a table
-  lint      ruff check, ruff format --check, mypy --strict
+  lint      ruff check, ruff format --check, mypy --strict, actionlint (.github/workflows)
   format    ruff format and ruff check --fix
   setup     only create or refresh .venv and .venv-meltano
   canary    the test suite against the newest singer-sdk release on PyPI, in a throwaway
@@ -72,6 +72,7 @@ def lint() -> None:
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
     run(BIN / "mypy")
+    run(BIN / "actionlint", *sorted((ROOT / ".github" / "workflows").glob("*.yml")))
 
 
 def pytest(args: list[str]) -> None:
