@@ -1,4 +1,8 @@
-"""Shared fixtures: a live simulator on loopback, and ways to run the real tap against it."""
+"""Shared fixtures: a live simulator on loopback, and ways to run the real tap against it.
+
+The suite is hermetic: a developer's ``.env`` and their shell's settings variables reach no
+test (see ``pytest_configure`` and ``tap_command``).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from typing import Any
 
 import backoff._sync
 import pytest
+import singer_sdk.configuration._dict_config
 
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tests.simulator import ACCESS_TOKEN, API_TOKEN, EMAIL, Simulator, SimulatorServer
@@ -27,6 +32,35 @@ SECRETS = (API_TOKEN, ACCESS_TOKEN)
 START_DATE = "2023-11-14T00:00:00Z"  # 1699920000, before every simulated event
 # The local PostgreSQL of the end-to-end tests (test_meltano.py, test_strict_targets.py).
 PG_HOST, PG_PORT, PG_USER, PG_DATABASE = "127.0.0.1", "5432", "postgres", "postgres"
+# Variables that configure the tap, the targets or Meltano: a developer's shell may hold them
+# (from a real account), and no test may see them. Tests that want one set it themselves.
+SETTINGS_PREFIXES = ("TAP_ZENDESK_TICKET_EVENTS_", "TARGET_POSTGRES_", "TARGET_JSONL_", "MELTANO_")
+_SCRUBBED: dict[str, str] = {}
+
+
+def _no_dotenv(*args: Any, **kwargs: Any) -> str:
+    """What the SDK's ``find_dotenv`` finds for the tests: nothing."""
+    return ""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Make the suite hermetic, before collection (test_core.py builds the SDK's tests at import).
+
+    - The settings variables of the shell are taken out of this process's environment, so
+      neither the tests nor any process they start (the tap, Meltano, the targets) sees them.
+    - The SDK reads a ``.env`` whenever settings come from the environment (``--config ENV``,
+      ``parse_env_config=True``): ``python-dotenv``'s ``find_dotenv()`` walks up from the
+      SDK's own file, in ``.venv`` inside the clone, to the clone's ``.env``, and loads it into
+      ``os.environ``, over what is there. In this process it finds nothing; in the tap's
+      subprocesses ``tap_command()`` does the same.
+    """
+    for name in [n for n in os.environ if n.startswith(SETTINGS_PREFIXES)]:
+        _SCRUBBED[name] = os.environ.pop(name)
+    singer_sdk.configuration._dict_config.find_dotenv = _no_dotenv  # type: ignore[assignment]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    os.environ.update(_SCRUBBED)
 
 
 @dataclass
@@ -78,8 +112,19 @@ def assert_no_secret(*texts: str) -> None:
             assert secret not in text, "a secret leaked into the tap's output"
 
 
+# ``python -m tap_zendesk_ticket_events``, except that the SDK's dotenv lookup finds no file (see
+# pytest_configure): the tap's command line, exit codes and output are the console script's.
+_TAP_WITHOUT_DOTENV = (
+    "import runpy, singer_sdk.configuration._dict_config as c; "
+    "c.find_dotenv = lambda *a, **k: ''; "
+    "runpy.run_module('tap_zendesk_ticket_events', run_name='__main__', alter_sys=True)"
+)
+
+
 def tap_command() -> list[str]:
-    return [sys.executable, "-m", "tap_zendesk_ticket_events"]
+    """The tap's command line, as a subprocess: ``python -m tap_zendesk_ticket_events``, blind to
+    any ``.env`` of the clone."""
+    return [sys.executable, "-c", _TAP_WITHOUT_DOTENV]
 
 
 def run_tap(
