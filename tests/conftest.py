@@ -7,11 +7,13 @@ test (see ``pytest_configure`` and ``tap_command``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
 import shutil
 import signal
+import socketserver
 import subprocess
 import sys
 import types
@@ -26,9 +28,18 @@ import pytest
 import singer_sdk.configuration._dict_config
 
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
-from tests.simulator import ACCESS_TOKEN, API_TOKEN, EMAIL, Simulator, SimulatorServer
+from tests.simulator import ACCESS_TOKEN, API_TOKEN, EMAIL, Handler, Simulator, SimulatorServer
 
 SECRETS = (API_TOKEN, ACCESS_TOKEN)
+# The simulator answers with two writes, the headers then the body: with Nagle's algorithm the
+# body waits for the client's delayed ACK of the headers, about 40 ms for every request of
+# every test. TCP_NODELAY on its connections sends each answer at once (the bytes are the same).
+Handler.disable_nagle_algorithm = True
+# socketserver's serve_forever looks for a shutdown request every poll_interval (0.5 s), so
+# SimulatorServer.stop() took half a second at the end of every test with a simulator.
+SimulatorServer.serve_forever = functools.partialmethod(  # type: ignore[method-assign]
+    socketserver.BaseServer.serve_forever, poll_interval=0.02
+)
 START_DATE = "2023-11-14T00:00:00Z"  # 1699920000, before every simulated event
 # The local PostgreSQL of the end-to-end tests (test_meltano.py, test_strict_targets.py).
 PG_HOST, PG_PORT, PG_USER, PG_DATABASE = "127.0.0.1", "5432", "postgres", "postgres"
