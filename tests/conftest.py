@@ -10,14 +10,17 @@ import contextlib
 import functools
 import io
 import json
+import logging
 import os
 import shutil
 import signal
 import socketserver
 import subprocess
 import sys
+import traceback
 import types
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,15 +151,8 @@ def run_tap(
     extra_args: tuple[str, ...] = (),
 ) -> TapRun:
     """Run the installed tap as a user would (a subprocess), and check it leaked nothing."""
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(config))
-    args = [*tap_command(), "--config", str(config_file), *extra_args]
-    if state is not None:
-        state_file = tmp_path / "state.json"
-        state_file.write_text(json.dumps(state))
-        args += ["--state", str(state_file)]
     proc = subprocess.run(
-        args,
+        [*tap_command(), *tap_args(tmp_path, config, state, extra_args)],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -166,6 +162,95 @@ def run_tap(
     )
     assert_no_secret(proc.stdout, proc.stderr)
     return TapRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def tap_args(
+    tmp_path: Path, config: dict[str, Any], state: dict[str, Any] | None, extra_args: tuple[str, ...]
+) -> list[str]:
+    """The tap's arguments after its command: ``--config`` (and ``--state``) files in ``tmp_path``."""
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+    args = ["--config", str(config_file), *extra_args]
+    if state is not None:
+        state_file = tmp_path / "state.json"
+        state_file.write_text(json.dumps(state))
+        args += ["--state", str(state_file)]
+    return args
+
+
+def run_tap_in_process(
+    tmp_path: Path,
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> TapRun:
+    """The same command line as ``run_tap``, run by the tap's own click command in this process.
+
+    For tests of what the tap does, not of the process it runs in: it is the console script's
+    code path (the SDK's CLI, the tap's ``invoke`` and its one-line errors, the console log on
+    stderr, ``sys.exit`` codes) without a Python start-up per run. Tests about the process
+    itself (signals, a hang, an uncaught crash, what reaches a terminal) use ``run_tap``.
+    """
+    done = run_cli_in_process(tap_args(tmp_path, config, state, extra_args), env=env)
+    return TapRun(done.returncode, done.stdout, done.stderr)
+
+
+def run_cli_in_process(args: list[str], *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``tap-zendesk-ticket-events <args>`` in this process: what it wrote, and its exit code.
+
+    Everything a run changes in the process is put back afterwards: the environment (``env``
+    is added to it for the run), the standard streams, the root logger's handlers and every
+    logger's level and filters, warning filters, ``sys.excepthook``, the signal handlers.
+    """
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    saved_env = dict(os.environ)
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+    saved_hook = sys.excepthook
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    loggers = [
+        logging.getLogger(),
+        *(x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger)),
+    ]
+    saved_loggers = [(x, x.level, list(x.handlers), list(x.filters)) for x in loggers]
+    returncode: int = 0
+    try:
+        with warnings.catch_warnings(), open(os.devnull, encoding="utf-8") as stdin:
+            os.environ.update(env or {})
+            sys.stdin, sys.stdout, sys.stderr = stdin, stdout, stderr
+            try:
+                # Read the attribute now: like at a process start, it sets up the SDK's console
+                # log (a root handler writing to the sys.stderr of the moment).
+                command = TapZendeskTicketEvents.cli
+                command.main(args=args, prog_name=TapZendeskTicketEvents.name)
+            except SystemExit as exc:
+                if exc.code is None or isinstance(exc.code, int):
+                    returncode = exc.code or 0
+                else:  # as the interpreter does with sys.exit("message")
+                    print(exc.code, file=sys.stderr)
+                    returncode = 1
+            except Exception:  # an uncaught exception: the interpreter's traceback and exit 1
+                traceback.print_exc()
+                returncode = 1
+            finally:
+                logging.captureWarnings(False)  # the SDK's command captures them into the log
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        sys.excepthook = saved_hook
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        for logger, level, logger_handlers, filters in saved_loggers:
+            logger.setLevel(level)
+            logger.handlers[:] = logger_handlers
+            logger.filters[:] = filters
+        os.environ.clear()
+        os.environ.update(saved_env)
+    out = stdout.buffer.getvalue().decode()  # type: ignore[attr-defined]
+    err = stderr.buffer.getvalue().decode()  # type: ignore[attr-defined]
+    assert_no_secret(out, err)
+    return subprocess.CompletedProcess(["tap-zendesk-ticket-events", *args], returncode, out, err)
 
 
 def run_until_signal(
@@ -206,14 +291,10 @@ def selecting(tmp_path: Path, config: dict[str, Any], *streams: str) -> tuple[st
     """``--catalog`` arguments that select exactly ``streams`` (the tap's own discovery, edited)."""
     config_file = tmp_path / "discover-config.json"
     config_file.write_text(json.dumps(config))
-    discovered = subprocess.run(
-        [*tap_command(), "--config", str(config_file), "--discover"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    # In this process: what --discover prints is the subject of test_settings.py, not of the
+    # tests that select streams with it.
+    discovered = run_cli_in_process(["--config", str(config_file), "--discover"])
+    assert discovered.returncode == 0, discovered.stderr
     catalog = json.loads(discovered.stdout)
     for stream in catalog["streams"]:
         for entry in stream["metadata"]:
