@@ -245,6 +245,12 @@ def run_cli_in_process(args: list[str], *, env: dict[str, str] | None = None) ->
             logger.setLevel(level)
             logger.handlers[:] = logger_handlers
             logger.filters[:] = filters
+        known = {id(logger) for logger, *_ in saved_loggers}
+        for made in list(logging.Logger.manager.loggerDict.values()):  # loggers the run created
+            if isinstance(made, logging.Logger) and id(made) not in known:
+                made.setLevel(logging.NOTSET)
+                made.handlers.clear()
+                made.filters.clear()
         os.environ.clear()
         os.environ.update(saved_env)
     out = stdout.buffer.getvalue().decode()  # type: ignore[attr-defined]
