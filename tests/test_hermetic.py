@@ -93,6 +93,19 @@ def test_this_process_sees_no_shell_setting() -> None:
     assert [name for name in os.environ if name.startswith(SETTINGS_PREFIXES)] == []
 
 
+def test_the_sdk_still_looks_up_dotenv_where_conftest_hides_it() -> None:
+    """conftest.py replaces find_dotenv in the SDK module that calls it: if the SDK moves it,
+    a developer's .env reaches the tests again."""
+    from singer_sdk.configuration import _dict_config  # noqa: PLC0415
+
+    assert _dict_config.find_dotenv() == "", (
+        "singer_sdk.configuration._dict_config.find_dotenv is not conftest's: the SDK changed how it "
+        "finds a .env, so hide_dotenv_from_the_sdk (tests/conftest.py) no longer hides it"
+    )
+    source = Path(_dict_config.__file__).read_text(encoding="utf-8")
+    assert "find_dotenv()" in source, "the SDK no longer calls find_dotenv(): check how it reads a .env now"
+
+
 def test_meltano_projects_of_the_tests_hold_no_dotenv_and_no_shell_setting() -> None:
     """test_meltano.py's copy of the project leaves any .env behind, and Meltano's environment
     holds only the settings the test sets."""
