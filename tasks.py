@@ -9,7 +9,11 @@ other step.
 Tasks:
   demo      run `meltano run tap-zendesk-ticket-events target-jsonl` on the bundled Zendesk
             simulator, then say how many events landed in output/demo/ and where to look
-  test      lint, type-check, then the whole test suite (what CI runs); extra args go to pytest
+  test      lint, type-check, then the whole test suite (what CI runs), ending with the 15
+            slowest tests; extra args go to pytest
+  quick     lint, type-check, then every test that needs neither PostgreSQL, Meltano nor a
+            Singer target (pytest -m "not postgres and not meltano and not target"): the
+            lane to run while editing; extra args go to pytest
   pytest    only the test suite; extra args go to pytest
   bench     the performance benchmark against the simulator (a few minutes); prints a table
   lint      ruff check, ruff format --check, mypy --strict, actionlint (.github/workflows)
@@ -73,6 +77,12 @@ def lint() -> None:
     run(BIN / "ruff", "format", "--check", ".")
     run(BIN / "mypy")
     run(BIN / "actionlint", *sorted((ROOT / ".github" / "workflows").glob("*.yml")))
+
+
+# The tests `quick` leaves out (markers registered in pyproject.toml): the end-to-end ones.
+QUICK_LANE = "not postgres and not meltano and not target"
+# Both lanes end with the slowest tests, to show where the suite's time goes.
+DURATIONS = "--durations=15"
 
 
 def pytest(args: list[str]) -> None:
@@ -245,7 +255,10 @@ def main() -> None:
         demo()
     elif task == "test":
         lint()
-        pytest(args)
+        pytest([DURATIONS, *args])
+    elif task == "quick":
+        lint()
+        pytest(["-m", QUICK_LANE, DURATIONS, *args])
     elif task == "pytest":
         pytest(args)
     elif task == "lint":

@@ -1,17 +1,24 @@
-"""Shared fixtures: a live simulator on loopback, and ways to run the real tap against it."""
+"""Shared fixtures: a live simulator on loopback, and ways to run the real tap against it.
+
+The suite is hermetic: a developer's ``.env`` and their shell's settings variables reach no
+test (see ``pytest_configure`` and ``tap_command``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import traceback
 import types
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +34,45 @@ SECRETS = (API_TOKEN, ACCESS_TOKEN)
 START_DATE = "2023-11-14T00:00:00Z"  # 1699920000, before every simulated event
 # The local PostgreSQL of the end-to-end tests (test_meltano.py, test_strict_targets.py).
 PG_HOST, PG_PORT, PG_USER, PG_DATABASE = "127.0.0.1", "5432", "postgres", "postgres"
+# Variables that configure the tap, the targets or Meltano: a developer's shell may hold them
+# (from a real account), and no test may see them. Tests that want one set it themselves.
+SETTINGS_PREFIXES = ("TAP_ZENDESK_TICKET_EVENTS_", "TARGET_POSTGRES_", "TARGET_JSONL_", "MELTANO_")
+_SCRUBBED: dict[str, str] = {}
+
+
+def _no_dotenv(*args: Any, **kwargs: Any) -> str:
+    """What the SDK's ``find_dotenv`` finds for the tests: nothing."""
+    return ""
+
+
+def hide_dotenv_from_the_sdk() -> None:
+    """Make the SDK's lookup of a ``.env`` find none (an SDK that looks elsewhere: test_hermetic.py fails)."""
+    try:
+        from singer_sdk.configuration import _dict_config  # noqa: PLC0415 - a private module, maybe gone
+    except ImportError:
+        return
+    if hasattr(_dict_config, "find_dotenv"):
+        _dict_config.find_dotenv = _no_dotenv
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Make the suite hermetic, before collection (test_core.py builds the SDK's tests at import).
+
+    - The settings variables of the shell are taken out of this process's environment, so
+      neither the tests nor any process they start (the tap, Meltano, the targets) sees them.
+    - The SDK reads a ``.env`` whenever settings come from the environment (``--config ENV``,
+      ``parse_env_config=True``): ``python-dotenv``'s ``find_dotenv()`` walks up from the
+      SDK's own file, in ``.venv`` inside the clone, to the clone's ``.env``, and loads it into
+      ``os.environ``, over what is there. In this process it finds nothing; in the tap's
+      subprocesses ``tap_command()`` does the same.
+    """
+    for name in [n for n in os.environ if n.startswith(SETTINGS_PREFIXES)]:
+        _SCRUBBED[name] = os.environ.pop(name)
+    hide_dotenv_from_the_sdk()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    os.environ.update(_SCRUBBED)
 
 
 @dataclass
@@ -78,8 +124,23 @@ def assert_no_secret(*texts: str) -> None:
             assert secret not in text, "a secret leaked into the tap's output"
 
 
+# ``python -m tap_zendesk_ticket_events``, except that the SDK's dotenv lookup finds no file (see
+# pytest_configure): the tap's command line, exit codes and output are the console script's.
+_TAP_WITHOUT_DOTENV = """\
+import runpy
+try:
+    import singer_sdk.configuration._dict_config as c
+    c.find_dotenv = lambda *args, **kwargs: ""
+except ImportError:
+    pass
+runpy.run_module("tap_zendesk_ticket_events", run_name="__main__", alter_sys=True)
+"""
+
+
 def tap_command() -> list[str]:
-    return [sys.executable, "-m", "tap_zendesk_ticket_events"]
+    """The tap's command line, as a subprocess: ``python -m tap_zendesk_ticket_events``, blind to
+    any ``.env`` of the clone."""
+    return [sys.executable, "-c", _TAP_WITHOUT_DOTENV]
 
 
 def run_tap(
@@ -92,15 +153,8 @@ def run_tap(
     extra_args: tuple[str, ...] = (),
 ) -> TapRun:
     """Run the installed tap as a user would (a subprocess), and check it leaked nothing."""
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(config))
-    args = [*tap_command(), "--config", str(config_file), *extra_args]
-    if state is not None:
-        state_file = tmp_path / "state.json"
-        state_file.write_text(json.dumps(state))
-        args += ["--state", str(state_file)]
     proc = subprocess.run(
-        args,
+        [*tap_command(), *tap_args(tmp_path, config, state, extra_args)],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -110,6 +164,101 @@ def run_tap(
     )
     assert_no_secret(proc.stdout, proc.stderr)
     return TapRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def tap_args(
+    tmp_path: Path, config: dict[str, Any], state: dict[str, Any] | None, extra_args: tuple[str, ...]
+) -> list[str]:
+    """The tap's arguments after its command: ``--config`` (and ``--state``) files in ``tmp_path``."""
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+    args = ["--config", str(config_file), *extra_args]
+    if state is not None:
+        state_file = tmp_path / "state.json"
+        state_file.write_text(json.dumps(state))
+        args += ["--state", str(state_file)]
+    return args
+
+
+def run_tap_in_process(
+    tmp_path: Path,
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> TapRun:
+    """The same command line as ``run_tap``, run by the tap's own click command in this process.
+
+    For tests of what the tap does, not of the process it runs in: it is the console script's
+    code path (the SDK's CLI, the tap's ``invoke`` and its one-line errors, the console log on
+    stderr, ``sys.exit`` codes) without a Python start-up per run. Tests about the process
+    itself (signals, a hang, an uncaught crash, what reaches a terminal) use ``run_tap``.
+    """
+    done = run_cli_in_process(tap_args(tmp_path, config, state, extra_args), env=env)
+    return TapRun(done.returncode, done.stdout, done.stderr)
+
+
+def run_cli_in_process(args: list[str], *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``tap-zendesk-ticket-events <args>`` in this process: what it wrote, and its exit code.
+
+    Everything a run changes in the process is put back afterwards: the environment (``env``
+    is added to it for the run), the standard streams, the root logger's handlers and every
+    logger's level and filters, warning filters, ``sys.excepthook``, the signal handlers.
+    """
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    saved_env = dict(os.environ)
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+    saved_hook = sys.excepthook
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    loggers = [
+        logging.getLogger(),
+        *(x for x in logging.Logger.manager.loggerDict.values() if isinstance(x, logging.Logger)),
+    ]
+    saved_loggers = [(x, x.level, list(x.handlers), list(x.filters)) for x in loggers]
+    returncode: int = 0
+    try:
+        with warnings.catch_warnings(), open(os.devnull, encoding="utf-8") as stdin:
+            os.environ.update(env or {})
+            sys.stdin, sys.stdout, sys.stderr = stdin, stdout, stderr
+            try:
+                # Read the attribute now: like at a process start, it sets up the SDK's console
+                # log (a root handler writing to the sys.stderr of the moment).
+                command = TapZendeskTicketEvents.cli
+                command.main(args=args, prog_name=TapZendeskTicketEvents.name)
+            except SystemExit as exc:
+                if exc.code is None or isinstance(exc.code, int):
+                    returncode = exc.code or 0
+                else:  # as the interpreter does with sys.exit("message")
+                    print(exc.code, file=sys.stderr)
+                    returncode = 1
+            except Exception:  # an uncaught exception: the interpreter's traceback and exit 1
+                traceback.print_exc()
+                returncode = 1
+            finally:
+                logging.captureWarnings(False)  # the SDK's command captures them into the log
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        sys.excepthook = saved_hook
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        for logger, level, logger_handlers, filters in saved_loggers:
+            logger.setLevel(level)
+            logger.handlers[:] = logger_handlers
+            logger.filters[:] = filters
+        known = {id(logger) for logger, *_ in saved_loggers}
+        for made in list(logging.Logger.manager.loggerDict.values()):  # loggers the run created
+            if isinstance(made, logging.Logger) and id(made) not in known:
+                made.setLevel(logging.NOTSET)
+                made.handlers.clear()
+                made.filters.clear()
+        os.environ.clear()
+        os.environ.update(saved_env)
+    out = stdout.buffer.getvalue().decode()  # type: ignore[attr-defined]
+    err = stderr.buffer.getvalue().decode()  # type: ignore[attr-defined]
+    assert_no_secret(out, err)
+    return subprocess.CompletedProcess(["tap-zendesk-ticket-events", *args], returncode, out, err)
 
 
 def run_until_signal(
@@ -150,14 +299,10 @@ def selecting(tmp_path: Path, config: dict[str, Any], *streams: str) -> tuple[st
     """``--catalog`` arguments that select exactly ``streams`` (the tap's own discovery, edited)."""
     config_file = tmp_path / "discover-config.json"
     config_file.write_text(json.dumps(config))
-    discovered = subprocess.run(
-        [*tap_command(), "--config", str(config_file), "--discover"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    # In this process: what --discover prints is the subject of test_settings.py, not of the
+    # tests that select streams with it.
+    discovered = run_cli_in_process(["--config", str(config_file), "--discover"])
+    assert discovered.returncode == 0, discovered.stderr
     catalog = json.loads(discovered.stdout)
     for stream in catalog["streams"]:
         for entry in stream["metadata"]:

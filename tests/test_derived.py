@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.conftest import make_config, run_tap, run_until_signal, selecting
+from tests.conftest import make_config, run_tap, run_tap_in_process, run_until_signal, selecting
 from zendesk_simulator import Simulator, make_events, make_recorded_events
 
 DERIVED = ("ticket_field_history", "ticket_comments")
@@ -127,7 +127,7 @@ def test_field_history_and_comments_equal_an_independent_derivation(sim: Simulat
     sim.set_events(events)
     config = make_config(sim, page_size=250)
 
-    run = run_tap(tmp_path, config, extra_args=selecting(tmp_path, config, *ALL))
+    run = run_tap_in_process(tmp_path, config, extra_args=selecting(tmp_path, config, *ALL))
 
     assert run.returncode == 0, run.stderr
     history = run.records_of("ticket_field_history")
@@ -158,12 +158,12 @@ def test_no_extra_request_and_a_derived_stream_alone_emits_no_ticket_events(sim:
     sim.set_events(events)
     config = make_config(sim, page_size=300)
 
-    alone = run_tap(tmp_path, config, extra_args=selecting(tmp_path, config, "ticket_events"))
+    alone = run_tap_in_process(tmp_path, config, extra_args=selecting(tmp_path, config, "ticket_events"))
     requests_alone = len(sim.export_requests())
     assert {m["stream"] for m in alone.messages if m["type"] == "RECORD"} == {"ticket_events"}
     sim.requests.clear()
 
-    history_only = run_tap(tmp_path, config, extra_args=selecting(tmp_path, config, "ticket_field_history"))
+    history_only = run_tap_in_process(tmp_path, config, extra_args=selecting(tmp_path, config, "ticket_field_history"))
 
     assert history_only.returncode == 0, history_only.stderr
     assert len(sim.export_requests()) == requests_alone
@@ -177,7 +177,7 @@ def test_no_extra_request_and_a_derived_stream_alone_emits_no_ticket_events(sim:
 def test_derived_streams_are_not_selected_by_default(sim: Simulator, tmp_path: Path) -> None:
     sim.set_events(make_events(300))
 
-    run = run_tap(tmp_path, make_config(sim))
+    run = run_tap_in_process(tmp_path, make_config(sim))
 
     assert run.returncode == 0, run.stderr
     streams = {m["stream"] for m in run.messages if m["type"] in {"RECORD", "SCHEMA"}}
@@ -237,7 +237,7 @@ def test_a_deselected_property_of_a_derived_stream_is_left_out(sim: Simulator, t
             entry["metadata"]["selected"] = False
     Path(args[1]).write_text(json.dumps(catalog))
 
-    run = run_tap(tmp_path, config, extra_args=args)
+    run = run_tap_in_process(tmp_path, config, extra_args=args)
 
     assert run.returncode == 0, run.stderr
     rows = run.records_of("ticket_field_history")

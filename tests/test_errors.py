@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_config, run_tap, sync_in_process
+from tests.conftest import make_config, run_tap, run_tap_in_process, sync_in_process
 from zendesk_simulator import Simulator, make_events
 
 
@@ -51,7 +51,7 @@ def test_wrong_access_token_names_access_token(sim: Simulator, tmp_path: Path) -
 def test_bearer_token_auth_exports(sim: Simulator, tmp_path: Path) -> None:
     sim.set_events(make_events(20))
 
-    run = run_tap(tmp_path, make_config(sim, email=None, api_token=None, access_token=sim.access_token))
+    run = run_tap_in_process(tmp_path, make_config(sim, email=None, api_token=None, access_token=sim.access_token))
 
     assert run.returncode == 0, run.stderr
     assert len(run.ids) == 20
@@ -183,7 +183,7 @@ def test_failure_mid_export_keeps_the_last_page_state(sim: Simulator, tmp_path: 
     sim.set_events(events)
     sim.faults.extend(["ok", "401"])
 
-    run = run_tap(tmp_path, make_config(sim, page_size=1000))
+    run = run_tap_in_process(tmp_path, make_config(sim, page_size=1000))
 
     assert run.returncode == 1
     assert len(run.ids) >= 1000

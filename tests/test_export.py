@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jsonschema
 
-from tests.conftest import make_config, run_tap, selecting
+from tests.conftest import make_config, run_tap, run_tap_in_process, selecting
 from zendesk_simulator import Simulator, SimulatorServer, make_events, make_metric_events
 
 BURST_SECOND = 1_700_003_000
@@ -19,7 +19,7 @@ def test_large_export_with_burst_emits_every_id_exactly_once(sim: Simulator, tmp
     events = make_events(20_000, bursts={BURST_SECOND: 2_500})
     sim.set_events(events)
 
-    run = run_tap(tmp_path, make_config(sim))
+    run = run_tap_in_process(tmp_path, make_config(sim))
 
     assert run.returncode == 0, run.stderr
     counts = Counter(run.ids)
@@ -38,7 +38,7 @@ def test_pages_follow_end_time_and_stop_on_end_of_stream(sim: Simulator, tmp_pat
     events = make_events(2_350)
     sim.set_events(events)
 
-    run = run_tap(tmp_path, make_config(sim, page_size=1000))
+    run = run_tap_in_process(tmp_path, make_config(sim, page_size=1000))
 
     assert run.returncode == 0, run.stderr
     requests = sim.export_requests()
@@ -54,7 +54,7 @@ def test_records_keep_both_shapes_and_unknown_child_keys(sim: Simulator, tmp_pat
     events = make_events(400)
     sim.set_events(events)
 
-    run = run_tap(tmp_path, make_config(sim))
+    run = run_tap_in_process(tmp_path, make_config(sim))
 
     assert run.returncode == 0, run.stderr
     by_id = {r["id"]: r for r in run.records}
@@ -78,7 +78,7 @@ def test_records_keep_both_shapes_and_unknown_child_keys(sim: Simulator, tmp_pat
 def test_comment_events_sideload(sim: Simulator, tmp_path: Path) -> None:
     sim.set_events(make_events(300))
 
-    run = run_tap(tmp_path, make_config(sim, include_comment_events=True, page_size=100))
+    run = run_tap_in_process(tmp_path, make_config(sim, include_comment_events=True, page_size=100))
 
     assert run.returncode == 0, run.stderr
     assert all(r.params.get("include") == "comment_events" for r in sim.export_requests())
@@ -95,7 +95,7 @@ def test_schema_is_valid_json_schema_and_records_match_it(sim: Simulator, tmp_pa
     config = make_config(sim, include_comment_events=True)
     both = selecting(tmp_path, config, "ticket_events", "ticket_metric_events")
 
-    run = run_tap(tmp_path, config, extra_args=both)
+    run = run_tap_in_process(tmp_path, config, extra_args=both)
 
     schema_messages = {m["stream"]: m for m in run.messages if m["type"] == "SCHEMA"}
     assert set(schema_messages) == {"ticket_events", "ticket_metric_events"}
@@ -121,7 +121,7 @@ def test_schema_is_valid_json_schema_and_records_match_it(sim: Simulator, tmp_pa
 def test_resumes_from_bookmark_and_reads_only_the_new_window(sim: Simulator, tmp_path: Path) -> None:
     first = make_events(1_500)
     sim.set_events(first)
-    run1 = run_tap(tmp_path, make_config(sim))
+    run1 = run_tap_in_process(tmp_path, make_config(sim))
     assert run1.returncode == 0, run1.stderr
     bookmark = run1.bookmark
     assert bookmark == first[-1]["timestamp"]
@@ -129,7 +129,7 @@ def test_resumes_from_bookmark_and_reads_only_the_new_window(sim: Simulator, tmp
     later = make_events(700, start=bookmark + 10, first_id=9_000_000_000, seed=11)
     sim.add_events(later)
     sim.requests.clear()
-    run2 = run_tap(tmp_path, make_config(sim), state={"bookmarks": run1.states[-1]["bookmarks"]})
+    run2 = run_tap_in_process(tmp_path, make_config(sim), state={"bookmarks": run1.states[-1]["bookmarks"]})
 
     assert run2.returncode == 0, run2.stderr
     assert int(sim.export_requests()[0].params["start_time"]) == bookmark
@@ -155,7 +155,7 @@ def test_bookmark_older_than_start_date_starts_at_start_date(sim: Simulator, tmp
     sim.set_events(make_events(50))
     state = {"bookmarks": {"ticket_events": {"replication_key": "end_time", "replication_key_value": 1_600_000_000}}}
 
-    run = run_tap(tmp_path, make_config(sim), state=state)
+    run = run_tap_in_process(tmp_path, make_config(sim), state=state)
 
     assert run.returncode == 0, run.stderr
     assert int(sim.export_requests()[0].params["start_time"]) == 1_699_920_000
@@ -167,7 +167,7 @@ def test_end_date_stops_the_export_and_sets_a_safe_bookmark(sim: Simulator, tmp_
     cut = events[1_234]["timestamp"]
     end_date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cut))
 
-    run = run_tap(tmp_path, make_config(sim, end_date=end_date, page_size=500))
+    run = run_tap_in_process(tmp_path, make_config(sim, end_date=end_date, page_size=500))
 
     assert run.returncode == 0, run.stderr
     assert sorted(run.ids) == sorted(e["id"] for e in events if e["timestamp"] < cut)
@@ -180,7 +180,7 @@ def test_recent_start_sends_no_request_and_keeps_state(sim: Simulator, tmp_path:
     recent = int(time.time()) - 30
     state = {"bookmarks": {"ticket_events": {"replication_key": "end_time", "replication_key_value": recent}}}
 
-    run = run_tap(tmp_path, make_config(sim), state=state)
+    run = run_tap_in_process(tmp_path, make_config(sim), state=state)
 
     assert run.returncode == 0, run.stderr
     assert sim.export_requests() == []
@@ -196,7 +196,7 @@ def test_too_recent_answer_means_nothing_new(sim: Simulator, tmp_path: Path) -> 
     for status in (422, 400):
         sim.too_recent_status = status
         state = {"bookmarks": {"ticket_events": {"replication_key": "end_time", "replication_key_value": start}}}
-        run = run_tap(tmp_path, make_config(sim), state=state)
+        run = run_tap_in_process(tmp_path, make_config(sim), state=state)
         assert run.returncode == 0, run.stderr
         assert run.records == []
         assert run.bookmark == start
@@ -234,7 +234,9 @@ def test_foreign_next_page_host_is_never_contacted(sim: Simulator, tmp_path: Pat
         sim.next_page_host = foreign_server.url.replace("127.0.0.1", "localhost")
 
         config = make_config(sim, page_size=500)
-        run = run_tap(tmp_path, config, extra_args=selecting(tmp_path, config, "ticket_events", "ticket_metric_events"))
+        run = run_tap_in_process(
+            tmp_path, config, extra_args=selecting(tmp_path, config, "ticket_events", "ticket_metric_events")
+        )
 
         assert run.returncode == 0, run.stderr
         assert len(set(run.ids)) == 2_500

@@ -7,7 +7,7 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import make_config, run_tap, selecting, sync_in_process, tap_command
+from tests.conftest import make_config, run_tap_in_process, selecting, sync_in_process, tap_command
 from zendesk_simulator import Simulator, make_events, make_metric_events
 
 
@@ -16,7 +16,7 @@ def test_pages_shrink_on_504_until_they_pass_and_the_export_completes(sim: Simul
     sim.set_events(events)
     sim.fault_above_per_page = 150  # the gateway times out above 150 events a page
 
-    run = run_tap(tmp_path, make_config(sim, page_size=1000))
+    run = run_tap_in_process(tmp_path, make_config(sim, page_size=1000))
 
     assert run.returncode == 0, run.stderr
     assert Counter(run.ids) == Counter(e["id"] for e in events)
@@ -28,12 +28,13 @@ def test_pages_shrink_on_504_until_they_pass_and_the_export_completes(sim: Simul
     assert max(Counter(r.params["start_time"] for r in sim.export_requests() if r.status == 200).values()) == 1
 
 
-def test_intermittent_timeouts_lose_nothing(sim: Simulator, tmp_path: Path) -> None:
+def test_intermittent_timeouts_lose_nothing(sim: Simulator, tmp_path: Path, waits: list[float]) -> None:
+    """In process, with backoff's sleeps recorded (about 30 s of them): the timeouts are real."""
     events = make_events(4_000, bursts={1_700_002_000: 700})
     sim.set_events(events)
     sim.faults.extend(["ok", "504", "ok", "slow:2.5", "ok", "ok", "504", "504", "ok", "slow:2.5"] * 3)
 
-    run = run_tap(tmp_path, make_config(sim, page_size=400, request_timeout=1))
+    run = run_tap_in_process(tmp_path, make_config(sim, page_size=400, request_timeout=1))
 
     assert run.returncode == 0, run.stderr
     assert Counter(run.ids) == Counter(e["id"] for e in events)
@@ -62,7 +63,7 @@ def test_metric_events_export_with_its_own_bookmark(sim: Simulator, tmp_path: Pa
     config = make_config(sim, page_size=1000)
     both = selecting(tmp_path, config, "ticket_events", "ticket_metric_events")
 
-    run = run_tap(tmp_path, config, extra_args=both)
+    run = run_tap_in_process(tmp_path, config, extra_args=both)
 
     assert run.returncode == 0, run.stderr
     metric_records = [
@@ -78,7 +79,7 @@ def test_metric_events_export_with_its_own_bookmark(sim: Simulator, tmp_path: Pa
     assert bookmarks["ticket_metric_events"]["replication_key_value"] == last
     # Resuming reads only from the bookmark on.
     sim.requests.clear()
-    again = run_tap(tmp_path, make_config(sim), state={"bookmarks": bookmarks}, extra_args=both)
+    again = run_tap_in_process(tmp_path, make_config(sim), state={"bookmarks": bookmarks}, extra_args=both)
     assert int(sim.export_requests("ticket_metric_events")[0].params["start_time"]) == last
     assert len([m for m in again.messages if m["type"] == "RECORD"]) < 20
 
@@ -93,14 +94,14 @@ def test_metric_event_bursts_and_stalls_follow_the_same_rules(sim: Simulator, tm
     config = make_config(sim, page_size=100)
     metric = selecting(tmp_path, config, "ticket_metric_events")
 
-    run = run_tap(tmp_path, config, extra_args=metric)
+    run = run_tap_in_process(tmp_path, config, extra_args=metric)
     assert run.returncode == 0, run.stderr
     ids = [r["id"] for r in run.records_of("ticket_metric_events")]
     assert Counter(ids) == Counter(e["id"] for e in metric_events)
 
     sim.grow_bursts = False
     sim.requests.clear()
-    stalled = run_tap(tmp_path, config, extra_args=metric)
+    stalled = run_tap_in_process(tmp_path, config, extra_args=metric)
     assert stalled.returncode == 1
     assert burst_time in stalled.stderr
 
@@ -112,7 +113,7 @@ def test_selecting_one_stream_sends_no_request_for_the_other(sim: Simulator, tmp
     catalog = selecting(tmp_path, config, "ticket_metric_events")
     sim.requests.clear()
 
-    run = run_tap(tmp_path, config, extra_args=catalog)
+    run = run_tap_in_process(tmp_path, config, extra_args=catalog)
 
     assert run.returncode == 0, run.stderr
     assert sim.export_requests("ticket_events") == []
@@ -126,7 +127,7 @@ def test_metric_events_are_not_selected_by_default(sim: Simulator, tmp_path: Pat
     sim.set_metric_events(make_metric_events(300))
     config = make_config(sim)
 
-    run = run_tap(tmp_path, config)
+    run = run_tap_in_process(tmp_path, config)
 
     assert run.returncode == 0, run.stderr
     assert len(sim.export_requests("ticket_events")) == 1

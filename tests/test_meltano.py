@@ -152,6 +152,8 @@ def assert_nested_fields_are_jsonb(schema: str, events: list[dict[str, Any]]) ->
 
 
 @pytest.mark.postgres
+@pytest.mark.meltano
+@pytest.mark.target
 @pytest.mark.slow
 def test_meltano_run_into_postgres_then_resume_from_saved_state(tmp_path: Path, pg_schema: str) -> None:
     if not MELTANO.exists():
@@ -350,6 +352,8 @@ def readme_snippet_tap() -> dict[str, Any]:
     return tap
 
 
+@pytest.mark.meltano
+@pytest.mark.target
 @pytest.mark.slow
 def test_readme_snippet_adds_the_tap_to_a_fresh_meltano_project(tmp_path: Path) -> None:
     """The README's snippet and commands, in a project made by `meltano init` outside this repo.

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from tap_zendesk_ticket_events.progress import Progress, duration
-from tests.conftest import make_config, run_tap, run_until_signal
+from tests.conftest import make_config, run_tap, run_tap_in_process, run_until_signal
 from zendesk_simulator import Simulator, make_events
 
 START = 1_700_000_000
@@ -32,12 +32,15 @@ def window_config(sim: Simulator, **extra: object) -> dict[str, object]:
     return make_config(sim, start_date=iso(START), end_date=iso(START + WINDOW), page_size=100, **extra)
 
 
-def test_start_page_and_summary_lines_carry_the_right_numbers(sim: Simulator, tmp_path: Path) -> None:
+def test_start_page_and_summary_lines_carry_the_right_numbers(
+    sim: Simulator, tmp_path: Path, waits: list[float]
+) -> None:
+    """In process, with backoff's sleeps recorded: the lines announce the waits the tap chose."""
     sim.set_events(make_events(1_000, start=START, per_second=1e9))  # one event a second
     sim.retry_after = 1
     sim.faults.extend(["ok", "500", "ok", "429"])
 
-    run = run_tap(tmp_path, window_config(sim))
+    run = run_tap_in_process(tmp_path, window_config(sim))
 
     assert run.returncode == 0, run.stderr
     lines = [line.split(" | ")[-1] for line in run.stderr.splitlines()]
@@ -83,7 +86,7 @@ def test_resumed_run_says_it_starts_from_the_bookmark(sim: Simulator, tmp_path: 
     sim.set_events(make_events(300, start=START, per_second=1e9))
     state = {"bookmarks": {"ticket_events": {"replication_key": "end_time", "replication_key_value": START + 150}}}
 
-    run = run_tap(tmp_path, window_config(sim), state=state)
+    run = run_tap_in_process(tmp_path, window_config(sim), state=state)
 
     assert f"from {iso(START + 150)} ({START + 150}, the bookmark)" in run.stderr
 
@@ -91,7 +94,7 @@ def test_resumed_run_says_it_starts_from_the_bookmark(sim: Simulator, tmp_path: 
 def test_progress_interval_thins_page_lines(sim: Simulator, tmp_path: Path) -> None:
     sim.set_events(make_events(1_000, start=START, per_second=1e9))
 
-    run = run_tap(tmp_path, window_config(sim, progress_interval=3_600))
+    run = run_tap_in_process(tmp_path, window_config(sim, progress_interval=3_600))
 
     assert run.returncode == 0, run.stderr
     lines = [line.split(" | ")[-1] for line in run.stderr.splitlines()]
@@ -227,7 +230,7 @@ def test_simulator_without_end_date_gives_no_misleading_estimate(sim: Simulator,
     """The README's simulator example without end_date: events from 2023 in a window up to now."""
     sim.set_events(make_events(3_000, start=START))
 
-    run = run_tap(tmp_path, make_config(sim, page_size=500))
+    run = run_tap_in_process(tmp_path, make_config(sim, page_size=500))
 
     assert run.returncode == 0, run.stderr
     pages = [m for m in map(PAGE_LINE.match, (line.split(" | ")[-1] for line in run.stderr.splitlines())) if m]

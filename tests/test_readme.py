@@ -106,6 +106,7 @@ def simulator_as_documented() -> Iterator[str]:
         proc.wait(timeout=30)
 
 
+@pytest.mark.target
 @pytest.mark.slow
 def test_running_it_as_written_on_the_simulator_it_describes(
     tmp_path: Path, target_jsonl_bin: Path, simulator_as_documented: str
@@ -132,6 +133,7 @@ def test_running_it_as_written_on_the_simulator_it_describes(
     assert saved_bookmark(tmp_path) == last
 
 
+@pytest.mark.target
 @pytest.mark.slow
 def test_running_it_from_a_failed_first_run_through_new_events(
     sim: Simulator, tmp_path: Path, target_jsonl_bin: Path

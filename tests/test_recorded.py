@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.conftest import make_config, run_tap, run_until_signal, selecting, sync_in_process
+from tests.conftest import make_config, run_tap, run_tap_in_process, run_until_signal, selecting, sync_in_process
 from zendesk_simulator import Simulator, event_second, make_events, make_metric_events, make_recorded_events
 
 START = 1_700_000_000
@@ -38,7 +38,7 @@ def test_seconds_holding_exactly_page_size_events_export_whole(
     sim.set_events(events)
     sim.dialect = dialect
 
-    run = run_tap(tmp_path, make_config(sim, page_size=size))
+    run = run_tap_in_process(tmp_path, make_config(sim, page_size=size))
 
     assert run.returncode == 0, run.stderr
     assert Counter(run.ids) == Counter(e["id"] for e in events)
@@ -76,7 +76,9 @@ def test_exports_without_end_of_stream_end_cleanly(sim: Simulator, tmp_path: Pat
     sim.dialect = dialect
     config = make_config(sim, page_size=500)
 
-    run = run_tap(tmp_path, config, extra_args=selecting(tmp_path, config, "ticket_events", "ticket_metric_events"))
+    run = run_tap_in_process(
+        tmp_path, config, extra_args=selecting(tmp_path, config, "ticket_events", "ticket_metric_events")
+    )
 
     assert run.returncode == 0, run.stderr
     assert Counter(run.ids) == Counter(e["id"] for e in events)
@@ -96,7 +98,9 @@ def test_an_empty_page_with_null_end_time_is_a_normal_end(sim: Simulator, tmp_pa
         sim.dialect = dialect
         body = json.loads(sim.payload(later, 1000, False, sim.url)[0])
         assert (body["ticket_events"], body["end_time"], body["next_page"]) == ([], None, None)
-        run = run_tap(tmp_path, make_config(sim, start_date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(later))))
+        run = run_tap_in_process(
+            tmp_path, make_config(sim, start_date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(later)))
+        )
         assert run.returncode == 0, run.stderr
         assert run.records == []
         assert len(run.error_lines) == 0
@@ -107,7 +111,7 @@ def test_every_item_once_whatever_names_its_second(sim: Simulator, tmp_path: Pat
     assert any("timestamp" not in e for e in events)
     sim.set_events(events)
 
-    run = run_tap(tmp_path, make_config(sim, page_size=100))
+    run = run_tap_in_process(tmp_path, make_config(sim, page_size=100))
 
     assert run.returncode == 0, run.stderr
     counts = Counter(run.ids)
@@ -147,7 +151,7 @@ def test_bookmarks_in_any_reasonable_form(sim: Simulator, tmp_path: Path, value:
     sim.set_events(make_events(800))
     state = {"bookmarks": {"ticket_events": {"replication_key": "end_time", "replication_key_value": value}}}
 
-    run = run_tap(tmp_path, make_config(sim), state=state)
+    run = run_tap_in_process(tmp_path, make_config(sim), state=state)
 
     assert run.returncode == 0, run.stderr
     assert int(sim.export_requests()[0].params["start_time"]) == START
@@ -235,7 +239,9 @@ def test_comment_sideload_goes_to_the_ticket_events_export_only(sim: Simulator, 
     sim.set_metric_events(make_metric_events(200))
     config = make_config(sim, include_comment_events=True)
 
-    run = run_tap(tmp_path, config, extra_args=selecting(tmp_path, config, "ticket_events", "ticket_metric_events"))
+    run = run_tap_in_process(
+        tmp_path, config, extra_args=selecting(tmp_path, config, "ticket_events", "ticket_metric_events")
+    )
 
     assert run.returncode == 0, run.stderr
     assert all(r.params.get("include") == "comment_events" for r in sim.export_requests("ticket_events"))
@@ -251,7 +257,9 @@ def test_every_record_of_a_varied_export_validates_against_the_emitted_schema(si
     sim.set_metric_events(make_metric_events(600))
     config = make_config(sim, include_comment_events=True, page_size=300)
 
-    run = run_tap(tmp_path, config, extra_args=selecting(tmp_path, config, "ticket_events", "ticket_metric_events"))
+    run = run_tap_in_process(
+        tmp_path, config, extra_args=selecting(tmp_path, config, "ticket_events", "ticket_metric_events")
+    )
 
     assert run.returncode == 0, run.stderr
     schemas = {m["stream"]: m["schema"] for m in run.messages if m["type"] == "SCHEMA"}

@@ -47,6 +47,8 @@ from tests.conftest import (
 from tests.test_derived import expected_comments, expected_history
 from zendesk_simulator import Simulator, event_second, make_metric_events, make_open_ended_events, metric_epoch
 
+pytestmark = pytest.mark.target  # every test here pipes the tap into a target from PyPI
+
 ROOT = Path(__file__).resolve().parent.parent
 # One virtualenv per target and version, in the clone like .venv and .venv-meltano: git-ignored,
 # left out of test_meltano.py's copy of the project (".venv*"), gone with the clone, and never

@@ -23,7 +23,7 @@ from zendesk_simulator.data import (
 )
 from zendesk_simulator.envelopes import Simulator
 from zendesk_simulator.faults import FAULTS
-from zendesk_simulator.server import SimulatorServer
+from zendesk_simulator.server import POLL_SECONDS, SimulatorServer
 
 SHAPES = {"documented": make_events, "recorded": make_recorded_events, "open-ended": make_open_ended_events}
 
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     print(f"OAuth config.json (tokens live {args.oauth_token_lifetime:g} s): {json.dumps(oauth)}", flush=True)
     try:
-        server.serve_forever()
+        server.serve_forever(POLL_SECONDS)
     except KeyboardInterrupt:
         server.server_close()
 

@@ -22,10 +22,18 @@ from zendesk_simulator.envelopes import DEFAULT_SCOPE, EXPORT_PATHS, PATH_KIND, 
 from zendesk_simulator.faults import budget_wait, export_fault, rate_limited
 from zendesk_simulator.oauth import OAUTH_TOKEN_PATH
 
+#: How often serve_forever looks for a shutdown request: socketserver's 0.5 s made every
+#: stop() (the end of every test with a simulator) wait half a second.
+POLL_SECONDS = 0.02
+
 
 class Handler(BaseHTTPRequestHandler):
     server: SimulatorServer
     protocol_version = "HTTP/1.1"
+    # The answer goes out in two writes, headers then body: with Nagle's algorithm the body
+    # waits for the client's delayed ACK of the headers, about 40 ms a request. TCP_NODELAY
+    # sends each answer at once (the bytes are the same).
+    disable_nagle_algorithm = True
 
     @override
     def log_message(self, format: str, *args: Any) -> None:
@@ -162,6 +170,7 @@ class SimulatorServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), Handler)
         self.sim = sim
         sim.url = self.url
+        self._thread: threading.Thread | None = None
 
     @override
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -170,14 +179,13 @@ class SimulatorServer(ThreadingHTTPServer):
         """
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def start(self) -> SimulatorServer:
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, args=(POLL_SECONDS,), daemon=True)
         self._thread.start()
         return self
 
