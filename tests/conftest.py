@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import traceback
 import types
 import uuid
@@ -255,8 +256,8 @@ def run_cli_in_process(args: list[str], *, env: dict[str, str] | None = None) ->
                 made.filters.clear()
         os.environ.clear()
         os.environ.update(saved_env)
-    out = stdout.buffer.getvalue().decode()  # type: ignore[attr-defined]
-    err = stderr.buffer.getvalue().decode()  # type: ignore[attr-defined]
+    out = stdout.buffer.getvalue().decode()
+    err = stderr.buffer.getvalue().decode()
     assert_no_secret(out, err)
     return subprocess.CompletedProcess(["tap-zendesk-ticket-events", *args], returncode, out, err)
 
@@ -353,7 +354,7 @@ def sync_in_process(
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record backoff's sleeps instead of sleeping them (the tap's own code still decides them)."""
     recorded: list[float] = []
-    fake_time = types.SimpleNamespace(sleep=recorded.append, monotonic=backoff._sync.time.monotonic)
+    fake_time = types.SimpleNamespace(sleep=recorded.append, monotonic=time.monotonic)
     monkeypatch.setattr(backoff._sync, "time", fake_time)
     return recorded
 

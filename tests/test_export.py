@@ -124,6 +124,7 @@ def test_resumes_from_bookmark_and_reads_only_the_new_window(sim: Simulator, tmp
     run1 = run_tap_in_process(tmp_path, make_config(sim))
     assert run1.returncode == 0, run1.stderr
     bookmark = run1.bookmark
+    assert bookmark is not None
     assert bookmark == first[-1]["timestamp"]
 
     later = make_events(700, start=bookmark + 10, first_id=9_000_000_000, seed=11)

@@ -98,7 +98,7 @@ def test_the_sdk_still_looks_up_dotenv_where_conftest_hides_it() -> None:
     a developer's .env reaches the tests again."""
     from singer_sdk.configuration import _dict_config  # noqa: PLC0415
 
-    assert _dict_config.find_dotenv() == "", (
+    assert _dict_config.find_dotenv() == "", (  # type: ignore[attr-defined]
         "singer_sdk.configuration._dict_config.find_dotenv is not conftest's: the SDK changed how it "
         "finds a .env, so hide_dotenv_from_the_sdk (tests/conftest.py) no longer hides it"
     )

@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 import types
 from collections import Counter
 from pathlib import Path
@@ -144,9 +145,7 @@ def stored(config: dict[str, Any]) -> dict[str, Any]:
 def token_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record backoff's sleeps instead of sleeping them (the tap's own code still decides them)."""
     recorded: list[float] = []
-    monkeypatch.setattr(
-        backoff._sync, "time", types.SimpleNamespace(sleep=recorded.append, monotonic=backoff._sync.time.monotonic)
-    )
+    monkeypatch.setattr(backoff._sync, "time", types.SimpleNamespace(sleep=recorded.append, monotonic=time.monotonic))
     return recorded
 
 
@@ -544,7 +543,7 @@ def test_default_store_location(sim: Simulator, tmp_path: Path, meltano: bool) -
         env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
         expected = tmp_path / "xdg" / "tap-zendesk-ticket-events"
 
-    run = finished(*start_tap(tmp_path, config, "default", **env))
+    run = finished(*start_tap(tmp_path, config, "default", None, **env))
 
     assert run.returncode == 0, run.stderr
     store = expected / f"{account}-oauth-token.json"

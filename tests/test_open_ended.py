@@ -61,7 +61,7 @@ def test_every_event_kept_as_sent_and_derived_streams_skip_what_they_do_not_unde
     # ticket_events: every event, its children exactly as Zendesk sent them (comments sideloaded).
     by_id = {r["id"]: r for r in run.records}
     assert sorted(by_id) == sorted(e["id"] for e in events)
-    kinds = Counter()
+    kinds: Counter[str | None] = Counter()
     for event in events:
         sent = render(event, comments=True)
         record = by_id[event["id"]]

@@ -188,11 +188,13 @@ def test_the_simulator_refuses_an_unknown_scope_and_defaults_to_agent(
     sim, events, ai_ids = ai_sim
     url = f"{sim.url}/api/v2/incremental/ticket_events.json"
     auth = ("admin@example.com/token", sim.api_token)
-    refused = requests.get(url, params={"start_time": START, "support_type_scope": "bots"}, auth=auth, timeout=10)
+    refused = requests.get(url, params={"start_time": str(START), "support_type_scope": "bots"}, auth=auth, timeout=10)
     assert refused.status_code == 400
     default = requests.get(url, params={"start_time": START}, auth=auth, timeout=10).json()["ticket_events"]
     assert not {e["id"] for e in default} & ai_ids
-    everything = requests.get(url, params={"start_time": START, "support_type_scope": "all"}, auth=auth, timeout=10)
+    everything = requests.get(
+        url, params={"start_time": str(START), "support_type_scope": "all"}, auth=auth, timeout=10
+    )
     assert len(everything.json()["ticket_events"]) == len(events)
 
 

@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,12 @@ from tap_zendesk_ticket_events.client import ExportPaginator, ZendeskExportStrea
 from tap_zendesk_ticket_events.streams import DerivedStream, TicketEventsStream
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tap_zendesk_ticket_events.throttle import ThrottledAdapter
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:  # typing_extensions before 3.12
+    from typing_extensions import override
+
 from tests.conftest import START_DATE, make_config, tap_command
 from zendesk_simulator import Simulator, make_events
 
@@ -184,6 +191,7 @@ class _CountingBuffer(io.BytesIO):
         super().__init__()
         self.flushes = 0
 
+    @override
     def flush(self) -> None:
         self.flushes += 1
         super().flush()
@@ -271,6 +279,7 @@ def test_requests_session_carries_the_throttled_adapter_every_request_uses(sim: 
 
     assert run.error is None, run.error
     stream = run.tap.streams["ticket_events"]
+    assert isinstance(stream, RESTStream)
     assert isinstance(stream.requests_session.get_adapter(sim.url), ThrottledAdapter), (
         "RESTStream.requests_session no longer carries the tap's ThrottledAdapter: the throttle may be bypassed"
     )

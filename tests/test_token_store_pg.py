@@ -109,7 +109,7 @@ class Machine:
         return run
 
     def run(self, **env: str) -> TapRun:
-        return self.finish(self.start(**env))
+        return self.finish(self.start((), **env))
 
 
 def machines(sim: Simulator, tmp_path: Path, store: str | None, **overrides: Any) -> tuple[Machine, Machine]:
