@@ -83,6 +83,10 @@ def lint() -> None:
 QUICK_LANE = "not postgres and not meltano and not target"
 # Both lanes end with the slowest tests, to show where the suite's time goes.
 DURATIONS = "--durations=15"
+# Both lanes run on two workers (pytest-xdist), a test file each at a time: the Meltano and
+# target tests wait on subprocesses and PostgreSQL, so the other worker's tests fill the gaps.
+# Two, not one per core: the counts and timings in the README are for this two-core machine.
+WORKERS = ("-n", "2", "--dist", "loadfile")
 
 
 def pytest(args: list[str]) -> None:
@@ -255,10 +259,10 @@ def main() -> None:
         demo()
     elif task == "test":
         lint()
-        pytest([DURATIONS, *args])
+        pytest([*WORKERS, DURATIONS, *args])
     elif task == "quick":
         lint()
-        pytest(["-m", QUICK_LANE, DURATIONS, *args])
+        pytest([*WORKERS, "-m", QUICK_LANE, DURATIONS, *args])
     elif task == "pytest":
         pytest(args)
     elif task == "lint":
