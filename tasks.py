@@ -139,7 +139,7 @@ def canary(args: list[str]) -> None:
             python,
             "--override",
             overrides,
-            ".",
+            ".[postgres]",
             "pytest",
             "jsonschema",
             f"uv=={UV_VERSION}",  # the README's tests install target-jsonl with the uv beside python

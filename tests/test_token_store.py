@@ -6,8 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from tests.conftest import START_DATE
-from tests.test_oauth import assert_no_oauth_secret, finished, run_oauth, start_tap
+from tests.test_oauth import assert_no_oauth_secret, finished, oauth_config, run_oauth, start_tap
 from zendesk_simulator import Simulator, make_events
 
 
@@ -17,13 +16,7 @@ def test_the_default_store_directory_is_0700_even_when_meltano_made_it_first(sim
     plugin_dir = project / ".meltano" / "run" / "tap-zendesk-ticket-events"
     plugin_dir.mkdir(parents=True, mode=0o755)
     plugin_dir.chmod(0o755)  # as Meltano leaves it (whatever this umask says)
-    config = {
-        "api_url": sim.url,
-        "refresh_token": sim.oauth.issue_tokens()[1],
-        "client_id": sim.oauth.client_id,
-        "client_secret": sim.oauth.client_secret,
-        "start_date": START_DATE,
-    }
+    config = oauth_config(sim, tmp_path, oauth_token_store=None)  # the default store
 
     outputs = tmp_path / "outputs"
     outputs.mkdir()
@@ -42,14 +35,7 @@ def test_a_store_path_set_by_hand_keeps_its_directory_mode(sim: Simulator, tmp_p
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o755)
     shared.chmod(0o755)
-    config = {
-        "api_url": sim.url,
-        "refresh_token": sim.oauth.issue_tokens()[1],
-        "client_id": sim.oauth.client_id,
-        "client_secret": sim.oauth.client_secret,
-        "start_date": START_DATE,
-        "oauth_token_store": str(shared / "oauth-token.json"),
-    }
+    config = oauth_config(sim, tmp_path, oauth_token_store=str(shared / "oauth-token.json"))
 
     run = run_oauth(tmp_path, sim, config)
 
