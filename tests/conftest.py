@@ -298,19 +298,8 @@ def run_until_signal(
 
 def selecting(tmp_path: Path, config: dict[str, Any], *streams: str) -> tuple[str, ...]:
     """``--catalog`` arguments that select exactly ``streams`` (the tap's own discovery, edited)."""
-    config_file = tmp_path / "discover-config.json"
-    config_file.write_text(json.dumps(config))
-    # In this process: what --discover prints is the subject of test_settings.py, not of the
-    # tests that select streams with it.
-    discovered = run_cli_in_process(["--config", str(config_file), "--discover"])
-    assert discovered.returncode == 0, discovered.stderr
-    catalog = json.loads(discovered.stdout)
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] in streams
     catalog_file = tmp_path / "catalog.json"
-    catalog_file.write_text(json.dumps(catalog))
+    catalog_file.write_text(json.dumps(catalog_selecting(config, *streams)))
     return ("--catalog", str(catalog_file))
 
 

@@ -45,7 +45,7 @@ if sys.version_info >= (3, 12):
 else:  # typing_extensions before 3.12
     from typing_extensions import override
 
-from tests.conftest import START_DATE, make_config, tap_command
+from tests.conftest import START_DATE, catalog_selecting, make_config, tap_command
 from zendesk_simulator import Simulator, make_events
 
 T0 = 1_700_000_000
@@ -195,16 +195,6 @@ class _CountingBuffer(io.BytesIO):
     def flush(self) -> None:
         self.flushes += 1
         super().flush()
-
-
-def catalog_selecting(config: dict[str, Any], *streams: str) -> dict[str, Any]:
-    """The tap's own catalog, selecting exactly ``streams``."""
-    catalog: dict[str, Any] = TapZendeskTicketEvents(config=config).catalog_dict
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] in streams
-    return catalog
 
 
 def sync(
