@@ -403,15 +403,12 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
 
     def _invalid_grant_message(self, detail: str, origin: str) -> str:
         """What a refused refresh token means, told from where it came; never a guess stated as fact."""
-        again = (
-            "authorize the OAuth client again (the README's OAuth section shows how) "
-            "and set 'refresh_token' to the new one"
-        )
+        again = "authorize the OAuth client again (docs/oauth.md shows how) and set 'refresh_token' to the new one"
         if origin == "empty":
             shared = isinstance(self.store, FileTokenStore)
             advice = (
-                " Machines that do not keep their disk need a shared 'oauth_token_store' (a PostgreSQL URL: README, "
-                "'On Kubernetes, Airflow, or any machine that does not keep its disk');"
+                " Machines that do not keep their disk need a shared 'oauth_token_store' (a PostgreSQL URL: "
+                "docs/production.md, 'On Kubernetes, Airflow, or any machine that does not keep its disk');"
                 if shared
                 else ""
             )

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import SECRETS, TapRun, run_tap_in_process, tap_args, tap_command
-from tests.test_oauth import hermetic_env, oauth_config, one_error_line, token_requests
+from tests.runners import SECRETS, TapRun, hermetic_env, run_tap_in_process, tap_args, tap_command, token_requests
+from tests.test_oauth import oauth_config
 from zendesk_simulator import Simulator, make_events
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def test_a_store_the_tap_cannot_read_is_left_as_it_is_and_no_token_is_requested(
     run = run_oauth(sim, tmp_path, config, "mishap")
 
     assert run.returncode == 1
-    line = one_error_line(run)
+    line = run.one_error_line()
     assert f"The OAuth token store {store} cannot be used: {said}" in line
     assert "It is left as it is and no token was requested" in line
     assert "invalid_grant" not in run.stderr
@@ -188,7 +188,7 @@ def test_a_store_file_written_for_another_client_is_refused_even_under_another_n
     run = run_oauth(sim, tmp_path, b, "other-client")
 
     assert run.returncode == 1
-    line = one_error_line(run)
+    line = run.one_error_line()
     assert f"The OAuth token store {shared} cannot be used: it belongs to another OAuth client" in line
     assert client_b not in run.stderr
     assert Path(shared).read_bytes() == before
@@ -342,7 +342,7 @@ def test_a_full_disk_stops_the_run_before_the_refresh_with_the_grant_intact(sim:
 
         print("ran on a real 64 KiB tmpfs" if mounted else "mounting refused: ENOSPC simulated at os.write")
         assert run.returncode == 1
-        line = one_error_line(run)
+        line = run.one_error_line()
         assert f"Cannot save to the OAuth token store {store} (No space left on device)" in line
         assert "no token was requested" in line
         assert len(token_requests(sim)) == requests, "a token was requested"
@@ -385,7 +385,7 @@ def test_a_read_only_store_directory_stops_the_run_before_the_refresh(sim: Simul
         run = run_oauth(sim, tmp_path, config, "read-only")
 
         assert run.returncode == 1
-        line = one_error_line(run)
+        line = run.one_error_line()
         assert f"Cannot save to the OAuth token store {store} (Read-only file system)" in line
         assert len(token_requests(sim)) == requests
         assert live_refresh_token(sim, store)
@@ -413,7 +413,7 @@ def test_a_store_directory_the_run_may_not_write_stops_it_before_the_refresh(sim
         store.parent.chmod(0o700)
 
     assert run.returncode == 1
-    line = one_error_line(run)
+    line = run.one_error_line()
     assert f"Cannot save to the OAuth token store {store} (Permission denied)" in line
     assert len(token_requests(sim)) == requests
     assert live_refresh_token(sim, store)
@@ -433,7 +433,7 @@ def test_invalid_grant_for_the_stores_own_token_does_not_blame_an_empty_store(si
     run = run_oauth(sim, tmp_path, config, "revoked")
 
     assert run.returncode == 1
-    line = one_error_line(run)
+    line = run.one_error_line()
     store = config["oauth_token_store"]
     assert f"it is the one the token store {store} holds" in line
     assert "a run that does not use this store rotated it" in line
