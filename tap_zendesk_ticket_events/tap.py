@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from jsonschema.validators import validator_for
 from singer_sdk import Stream
@@ -13,10 +13,12 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_zendesk_ticket_events import scope
+from tap_zendesk_ticket_events.auth import build_authenticator
 from tap_zendesk_ticket_events.cli import CommandLineTap
-from tap_zendesk_ticket_events.client import AUTH_LABELS, epoch_of_bookmark
+from tap_zendesk_ticket_events.client import AUTH_LABELS
 from tap_zendesk_ticket_events.inputs import check_state
 from tap_zendesk_ticket_events.settings import DEFAULTS, MAX_PAGE_SIZE, Settings, auth_method
+from tap_zendesk_ticket_events.state import normalise_bookmarks
 from tap_zendesk_ticket_events.streams import (
     TicketCommentsStream,
     TicketEventsStream,
@@ -29,6 +31,9 @@ if sys.version_info >= (3, 12):
     from typing import override
 else:  # typing_extensions before 3.12
     from typing_extensions import override
+
+if TYPE_CHECKING:
+    from singer_sdk.authenticators import APIAuthenticatorBase
 
 
 class TapZendeskTicketEvents(CommandLineTap):
@@ -217,26 +222,28 @@ class TapZendeskTicketEvents(CommandLineTap):
     def load_state(self, state: dict[str, Any]) -> None:
         """Refuse a state that is no Singer state, and turn every bookmark into epoch seconds.
 
-        Normalised here, before the SDK writes its first STATE or compares a bookmark with a
-        record's value: a date-time string there would crash that comparison mid-run.
+        Normalised here (by ``state.normalise_bookmarks``), before the SDK writes its first
+        STATE or compares a bookmark with a record's value.
         """
         check_state(state, "The state")  # the --state file was checked already; a state given in code was not
         super().load_state(state)
-        for entry in self.state.get("bookmarks", {}).values():
-            epoch = epoch_of_bookmark(entry.get("replication_key_value"))
-            if epoch is not None:
-                entry["replication_key_value"] = epoch
+        normalise_bookmarks(self.state)
 
     @cached_property
     def throttle(self) -> Throttle:
         """The one request budget every stream draws on: Zendesk counts them together."""
         return Throttle(self.settings.max_requests_per_minute, log=self.logger)
 
+    @cached_property
+    def authenticator(self) -> APIAuthenticatorBase:
+        """The one authenticator every stream's requests go through: one OAuth token for all."""
+        return build_authenticator(self.settings)
+
     @override
     def discover_streams(self) -> list[Stream]:
         return [
-            TicketEventsStream(self),
-            TicketMetricEventsStream(self),
+            TicketEventsStream(self, self),
+            TicketMetricEventsStream(self, self),
             TicketFieldHistoryStream(self),
             TicketCommentsStream(self),
         ]
