@@ -38,7 +38,7 @@ from tap_zendesk_ticket_events.progress import Progress
 from tap_zendesk_ticket_events.retry import MAX_ERROR_TRIES, with_retries
 from tap_zendesk_ticket_events.state import ExportState
 from tap_zendesk_ticket_events.throttle import ThrottledAdapter
-from tap_zendesk_ticket_events.walk import ExportWalk
+from tap_zendesk_ticket_events.walk import ExportWalk, PageRequest
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -59,7 +59,6 @@ if TYPE_CHECKING:
     from tap_zendesk_ticket_events.settings import Settings
     from tap_zendesk_ticket_events.state import StateSink
     from tap_zendesk_ticket_events.throttle import Throttle
-    from tap_zendesk_ticket_events.walk import PageRequest
 
 AUTH_LABELS = {
     "api_token": "API token (email + api_token)",
@@ -139,10 +138,6 @@ class ZendeskExportStream(RESTStream[Any]):
     def progress(self) -> Progress:
         return Progress(self.name, self.logger, interval=self.settings.progress_interval)
 
-    @cached_property
-    def page_size(self) -> AdaptivePageSize:
-        return AdaptivePageSize(self.settings.page_size)
-
     @property
     @override
     def url_base(self) -> str:
@@ -196,12 +191,13 @@ class ZendeskExportStream(RESTStream[Any]):
         if start is None:
             return
         sideload = self.sideload_reason() is not None
-        walk = ExportWalk(start, self.page_size, end_before=self.settings.end_time, sideload=sideload)
+        page_size = AdaptivePageSize(self.settings.page_size)
+        walk = ExportWalk(start, page_size, end_before=self.settings.end_time, sideload=sideload)
         try:
             with self.get_http_request_counter() as request_counter:
                 request_counter.with_context(context)
-                while not walk.is_over():
-                    answered, page = self.fetch_page(walk, context)
+                while (request := walk.next_request()) is not None:
+                    answered, page = self.fetch_page(request, walk, context)
                     request_counter.increment()
                     step = walk.advance(answered, page)
                     plan = step.plan
@@ -278,35 +274,36 @@ class ZendeskExportStream(RESTStream[Any]):
         It goes through the export's own fetch (throttle, auth, retries, one-line errors), so a
         pass means a real run would be answered too; nothing is written.
         """
-        walk = ExportWalk(self.settings.start_time, self.page_size, end_before=None, sideload=False, fixed_per_page=1)
-        _, page = self.fetch_page(walk, None)
+        _, page = self.fetch_page(PageRequest(self.settings.start_time, per_page=1, sideload=False), None, None)
         return len(page.items)
 
     # --- one page: the request out, the answer in ------------------------------------------
 
-    def fetch_page(self, walk: ExportWalk, context: Context | None) -> tuple[PageRequest, ExportPage]:
-        """The walk's next request, tried until answered; the request answered, and its page.
+    def fetch_page(
+        self, request: PageRequest, walk: ExportWalk | None, context: Context | None
+    ) -> tuple[PageRequest, ExportPage]:
+        """``request``, tried until answered: the request that was answered, and its page.
 
-        Each try asks the walk again: a timeout halves the page for the retry (``shrink_page``).
+        A timeout makes the walk halve the page (``shrink_page``): the retry is that smaller
+        request. Without a walk (``--test``'s one event) a timeout is a failure like any other.
         """
+        current = request
 
         def cured_by_a_smaller_page(exc: BaseException) -> bool:
-            if not (_timed_out(exc) and walk.shrink_page()):
+            nonlocal current
+            smaller = walk.shrink_page() if walk is not None and _timed_out(exc) else None
+            if smaller is None:
                 return False
-            request = walk.next_request()
+            current = smaller
             self.logger.warning(
                 "Export page timed out (%s); retrying it with page size %d.",
                 "504" if getattr(exc, "response", None) is not None else "no answer within request_timeout",
-                request.per_page if request is not None else 0,
+                smaller.per_page,
             )
             return True
 
         def attempt() -> tuple[PageRequest, ExportPage]:
-            request = walk.next_request()
-            if request is None:
-                msg = "the export is over: there is no page to fetch"
-                raise TapError(msg)
-            return request, self._read(self._send(request, context))
+            return current, self._read(self._send(current, context))
 
         trying = with_retries(
             attempt, (RetriableAPIError,), on_backoff=self._say_retry, cured_at_once=cured_by_a_smaller_page
@@ -336,9 +333,9 @@ class ZendeskExportStream(RESTStream[Any]):
         prepared = session.prepare_request(
             requests.Request(
                 "GET",
-                self.get_url(context),
+                self.url_base + self.path,  # the path has no {placeholders}: an export has no partitions
                 params=params,
-                headers={"User-Agent": self.user_agent, **self.http_headers},
+                headers={"User-Agent": self.user_agent},
                 auth=self.services.authenticator,
             )
         )

@@ -3,11 +3,11 @@
 A time-based export is walked page by page: which ``start_time`` and page size to send
 (a probe when a full second must be re-asked, a smaller page after a timeout), which ids of
 the boundary second were already emitted, and when the walk is over. All of it lives here,
-in one object per run of a stream. ``is_over`` and ``next_request`` ask where the walk
-stands, ``shrink_page`` and ``advance`` change it. The export's
-loop (``client.py``) asks for a request, sends it, and hands the decoded answer back with
-the request it answers; nothing else is remembered between calls, so no order of calls can
-be got wrong. The rules themselves stay pure, in ``pages.py``.
+in one object per run of a stream. ``next_request`` asks where the walk stands;
+``shrink_page`` and ``advance`` change it. The export's loop (``client.py``) asks for a
+request, sends it, and hands the decoded answer back with the request it answers; nothing
+else is remembered between calls, so no order of calls can be got wrong. The rules
+themselves stay pure, in ``pages.py``.
 """
 
 from __future__ import annotations
@@ -57,49 +57,39 @@ class ExportWalk:
         *,
         end_before: int | None,
         sideload: bool,
-        fixed_per_page: int | None = None,
     ) -> None:
-        """``fixed_per_page``: always send that size (``--test`` asks for one event).
+        """Start at ``start_time``; ``page_size`` is written by this walk alone.
 
-        ``page_size`` is written by this walk alone: halved by ``shrink_page``, raised by
-        ``advance`` after a run of good pages.
+        It is halved by ``shrink_page`` and raised by ``advance`` after a run of good pages.
         """
-        self.page_size = page_size
+        self._page_size = page_size
         self.end_before = end_before
         self.sideload = sideload
-        self._fixed_per_page = fixed_per_page
         self._next_start: int | None = start_time
         self._probe: int | None = None
         self._boundary = Boundary(start_time)
 
-    def is_over(self) -> bool:
-        """True once the plan of a page ended the export (its end, ``end_date``, or a stall)."""
-        return self._next_start is None
-
     def next_request(self) -> PageRequest | None:
-        """The request to send now; None once the export is over.
-
-        Asked again before each try: a timeout may have halved the page since the last one.
-        """
+        """The request to send now; None once the export is over (its end, ``end_date``, a stall)."""
         if self._next_start is None:
             return None
-        per_page = self._fixed_per_page or self._probe or self.page_size.current
+        per_page = self._probe or self._page_size.current
         return PageRequest(self._next_start, per_page, self.sideload, probe=self._probe is not None)
 
-    def shrink_page(self) -> bool:
-        """A page timed out: halve it for the retry; False at the floor (a failure then).
+    def shrink_page(self) -> PageRequest | None:
+        """A page timed out: halve it; the request to retry it with, None at the floor (a failure then).
 
         A smaller page settles a full second as well as a probe would, so a probe is dropped.
         """
-        if self._fixed_per_page is not None or not self.page_size.shrink():
-            return False
+        if not self._page_size.shrink():
+            return None
         self._probe = None
-        return True
+        return self.next_request()
 
     def advance(self, request: PageRequest, page: ExportPage) -> Step:
         """Plan the page that answered ``request`` (the rules of ``pages.py``); move on to its plan.
 
-        Past the export's end (or a stall) ``is_over`` is True.
+        Past the export's end (or a stall) ``next_request`` is None.
         """
         plan = plan_page(
             page,
@@ -111,5 +101,4 @@ class ExportWalk:
         self._boundary = plan.boundary
         self._probe = plan.next_per_page
         self._next_start = plan.next_start
-        raised = self._fixed_per_page is None and self.page_size.succeeded()
-        return Step(plan, self.page_size.current if raised else None)
+        return Step(plan, self._page_size.current if self._page_size.succeeded() else None)

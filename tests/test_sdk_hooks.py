@@ -68,9 +68,7 @@ OVERRIDES: list[tuple[type, type, tuple[str, ...]]] = [
             "parse_response",  # abstract; not called: get_records reads the pages
             "get_batch_config",
             "get_records",  # the export's loop
-            "get_url",
             "user_agent",
-            "http_headers",
             "get_http_request_counter",  # the http_request_count METRIC, as the SDK's loop writes it
             "get_context_state",
             "tap_state",

@@ -34,7 +34,6 @@ def test_pages_follow_end_time_and_dedupe_the_boundary_second() -> None:
     # The boundary event (id 3) comes again: not emitted twice.
     assert answer(walk, [*events(T + 2, first_id=3), *events(T + 5, T + 6, first_id=4)], T + 6, end=True) == [4, 5]
     assert walk.next_request() is None
-    assert walk.is_over()
 
 
 def test_a_full_page_ending_where_it_started_is_probed_then_settled() -> None:
@@ -58,35 +57,30 @@ def test_a_second_cut_twice_ends_the_walk_with_the_stall_after_its_records() -> 
     assert plan.records  # emitted first...
     assert plan.stall_error is not None
     assert "not delivering the rest of second" in plan.stall_error  # ...then the export refuses to go on
-    assert walk.is_over()
+    assert walk.next_request() is None
 
 
 def test_a_timeout_halves_the_page_for_the_retry_and_drops_a_probe() -> None:
     walk = ExportWalk(T, AdaptivePageSize(100), end_before=None, sideload=False)
     assert request(walk).per_page == 100
-    assert walk.shrink_page()
-    assert request(walk).per_page == 50  # what the answered try carried is what the plan uses
+    retry = walk.shrink_page()
+    assert retry is not None
+    assert retry.per_page == request(walk).per_page == 50  # what the answered try carried is what the plan uses
     walk = ExportWalk(T, AdaptivePageSize(100), end_before=None, sideload=False)
     answer(walk, events(*[T] * 100), T)
     assert request(walk).probe
-    assert walk.shrink_page()
-    assert (request(walk).per_page, request(walk).probe) == (50, False)
+    retry = walk.shrink_page()
+    assert retry is not None
+    assert (retry.per_page, retry.probe) == (50, False)
 
 
 def test_the_page_size_has_one_writer_the_walk() -> None:
     size = AdaptivePageSize(100, grow_after=2)
     walk = ExportWalk(T, size, end_before=None, sideload=False)
-    assert walk.shrink_page()
+    assert walk.shrink_page() is not None
     assert walk.advance(request(walk), ExportPage(events(T), T + 1, end_of_stream=False)).raised_to is None
     assert walk.advance(request(walk), ExportPage(events(T + 1), T + 2, end_of_stream=False)).raised_to == 100
     assert request(walk).per_page == 100
-
-
-def test_the_connection_test_walk_sends_one_event_pages_without_sideload() -> None:
-    walk = ExportWalk(T, AdaptivePageSize(1000), end_before=None, sideload=False, fixed_per_page=1)
-    assert request(walk).params() == {"start_time": T, "per_page": 1}
-    assert not walk.shrink_page()
-    assert request(walk).per_page == 1
 
 
 def test_planning_leaves_the_decoded_items_as_they_came() -> None:
