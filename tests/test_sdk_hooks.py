@@ -269,8 +269,8 @@ def test_tap_is_the_streams_owner(sim: Simulator) -> None:
 
     for stream in tap.streams.values():
         assert getattr(stream, "_tap", None) is tap, (
-            "Stream._tap is not the tap that made the stream: the tap reads its settings and its "
-            "one throttle through it"
+            "Stream._tap is not the tap that made the stream: the derived streams write their rows "
+            "through its message writer"
         )
 
 
