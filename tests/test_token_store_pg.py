@@ -163,16 +163,30 @@ def test_a_run_killed_right_after_a_refresh_loses_nothing_for_the_other_machine(
     sim: Simulator, tmp_path: Path, pg_url: str
 ) -> None:
     sim.set_events(make_events(400))
-    sim.latency = 0.5  # pages are slow: the kill lands while the first run is exporting
     a, b = machines(sim, tmp_path, pg_url, page_size=50)
-    started = a.start()
-    deadline = time.monotonic() + 60
-    while sim.oauth.refreshed < 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    started: list[StartedTap] = []
+    killed = threading.Event()
+
+    def kill_at_first_use_of_the_refreshed_token(request: Any) -> bool:
+        # The run sends the token its refresh returned: the refresh is over, so its answer must
+        # be committed already. Killed at that request (SIGKILL: no handler, no cleanup), not
+        # some time after the refresh: a kill timed from the token answer could land before
+        # the write, the window no client can close.
+        if request.oauth_generation != 2 or killed.is_set():
+            return False
+        while not started:
+            time.sleep(0.01)
+        started[0].proc.kill()
+        started[0].proc.wait()
+        killed.set()
+        return True
+
+    sim.oauth.on_export = kill_at_first_use_of_the_refreshed_token
+    started.append(a.start())
+    a.finish(started[0])
+    assert killed.is_set()
     assert sim.oauth.refreshed == 1
-    started.proc.kill()  # SIGKILL: no handler, no cleanup
-    a.finish(started)
-    sim.latency = 0.0
+    sim.oauth.on_export = None
     sim.oauth.expire_access_tokens()
 
     run = b.run()
