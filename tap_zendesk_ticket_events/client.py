@@ -39,7 +39,7 @@ from tap_zendesk_ticket_events.page_size import AdaptivePageSize
 from tap_zendesk_ticket_events.pages import REPLICATION_KEY, ExportPage, epoch_of_iso, iso
 from tap_zendesk_ticket_events.progress import Progress
 from tap_zendesk_ticket_events.retry import MAX_ERROR_TRIES, MAX_TRIES, wait_times
-from tap_zendesk_ticket_events.throttle import ThrottledAdapter
+from tap_zendesk_ticket_events.throttle import mount
 from tap_zendesk_ticket_events.walk import ExportWalk, PageToken
 
 if sys.version_info >= (3, 12):
@@ -151,7 +151,7 @@ class ZendeskExportStream(RESTStream[PageToken]):
 
     @cached_property
     def progress(self) -> Progress:
-        return Progress(self.name, self.logger, interval=self.settings.progress_interval)
+        return Progress(self.name, self.logger, interval=self.settings.progress_interval, budget=self.throttle)
 
     @cached_property
     def page_size(self) -> AdaptivePageSize:
@@ -179,12 +179,9 @@ class ZendeskExportStream(RESTStream[PageToken]):
     @property
     @override
     def requests_session(self) -> requests.Session:
-        """The SDK's session, with the request budget mounted on it for every URL."""
+        """The SDK's session, with the export budget on its export URLs, the account-wide one elsewhere."""
         session = super().requests_session
-        if not isinstance(session.get_adapter(self.url_base), ThrottledAdapter):
-            adapter = ThrottledAdapter(self.throttle)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
+        mount(session, self.url_base, self.throttle, self._zendesk_tap.pacer)
         return session
 
     @cached_property
@@ -416,7 +413,6 @@ class ZendeskExportStream(RESTStream[PageToken]):
             reason,
             self.settings.end_time,
             AUTH_LABELS.get(self.settings.auth_method, self.settings.auth_method),
-            self.throttle.max_per_minute,
             host=self.url_base,  # scheme, host and port only: settings.py refuses credentials or a query
             comments=self.sideload_reason(),
             tickets=self.support_type_scope(),

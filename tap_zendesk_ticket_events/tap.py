@@ -23,7 +23,7 @@ from tap_zendesk_ticket_events.streams import (
     TicketFieldHistoryStream,
     TicketMetricEventsStream,
 )
-from tap_zendesk_ticket_events.throttle import Throttle
+from tap_zendesk_ticket_events.throttle import AccountPacer, Throttle
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -162,10 +162,11 @@ class TapZendeskTicketEvents(CommandLineTap):
         th.Property(
             "max_requests_per_minute",
             th.IntegerType(minimum=1),
-            default=DEFAULTS["max_requests_per_minute"],
             description=(
-                "Request budget per minute (sliding window): 10 for incremental exports, 30 with "
-                "the High Volume add-on. Lower it when other integrations share the account's budget."
+                "Optional cap on export requests per minute. Unset, the tap uses the account's own budget, "
+                "which Zendesk announces on every export answer (10, or 30 with the High Volume add-on; 10 "
+                "until the first answer), and waits when another client has spent the minute. Set it to leave "
+                "part of the budget to other integrations on purpose: the tap never exceeds it."
             ),
         ),
         th.Property(
@@ -231,6 +232,11 @@ class TapZendeskTicketEvents(CommandLineTap):
     def throttle(self) -> Throttle:
         """The one request budget every stream draws on: Zendesk counts them together."""
         return Throttle(self.settings.max_requests_per_minute, log=self.logger)
+
+    @cached_property
+    def pacer(self) -> AccountPacer:
+        """The account-wide limit, for every request that is not an export (a ticket's comments)."""
+        return AccountPacer(log=self.logger)
 
     @override
     def discover_streams(self) -> list[Stream]:
