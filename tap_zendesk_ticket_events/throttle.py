@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import requests
 
 WINDOW_SECONDS = 60.0
+TOO_MANY_REQUESTS = 429
 #: The export budget before any answer has said the account's: every account has at least 10.
 DEFAULT_PER_MINUTE = 10
 #: Added to an announced ``resets``: Zendesk rounds it, and its clock is not ours.
@@ -273,6 +274,12 @@ class Throttle:
                 self._log.info("Export budget: %s.", self.describe())
 
 
+    def refused(self) -> None:
+        """A 429: its ``Retry-After`` decides the wait (retry.py), not a second wait here."""
+        with self._lock:
+            self.account.remaining = None
+
+
 class AccountPacer:
     """Blocks a request that is not an export while the account-wide limit says none is left."""
 
@@ -332,7 +339,10 @@ class ThrottledAdapter(HTTPAdapter):
             response = super().send(request, *args, **kwargs)
         finally:
             self.throttle.settle(slot)
-        self.throttle.heard(response.headers)
+        if response.status_code == TOO_MANY_REQUESTS:
+            self.throttle.refused()
+        else:
+            self.throttle.heard(response.headers)
         return response
 
 

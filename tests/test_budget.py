@@ -276,3 +276,17 @@ def test_the_simulator_announces_its_budget_on_every_export_answer(sim: Simulato
     assert [b.remaining for b in budgets if b] == [4, 3, 2, 1, 0, 0]
     assert {b.total for b in budgets if b} == {30}
     assert answers[-1].headers["Retry-After"] == "60"
+
+
+def test_a_429_is_waited_by_its_retry_after_alone() -> None:
+    """The refused answer's header says nothing is left too: the retry waits Retry-After, not that again."""
+    clock = FakeClock()
+    throttle = Throttle(clock=clock, sleep=clock.sleep)
+    throttle.settle(throttle.acquire())
+    throttle.heard({HEADER: "total=10; remaining=1; resets=30"})
+    throttle.settle(throttle.acquire())
+    throttle.refused()  # a 429: backoff sleeps its Retry-After (retry.py)
+    clock.sleep(30)
+    throttle.acquire()
+    assert clock.slept == [30]
+    assert throttle.others_waits == 0
