@@ -273,7 +273,6 @@ class Throttle:
             if self.account.total != before:
                 self._log.info("Export budget: %s.", self.describe())
 
-
     def refused(self) -> None:
         """A 429: its ``Retry-After`` decides the wait (retry.py), not a second wait here."""
         with self._lock:
