@@ -26,7 +26,8 @@ from tap_zendesk_ticket_events.throttle import (
     account_limit,
     export_budget,
 )
-from tests.conftest import make_config, run_tap_in_process
+from tests.conftest import make_config
+from tests.runners import run_tap_in_process
 from tests.virtual_clock import VirtualClock
 from zendesk_simulator import API_TOKEN, EMAIL, Simulator, make_events
 
