@@ -115,7 +115,7 @@ class Handler(BaseHTTPRequestHandler):
             if wait is not None:
                 status, body, headers = rate_limited(math.ceil(wait))
                 return status, body, {**budget, **headers}
-        status, body, headers = self.export_answer(sim, path, params)
+        status, body, headers = self.export_answer(sim, path, params, prefix)
         return status, body, {**budget, **headers}
 
     @staticmethod
@@ -138,8 +138,13 @@ class Handler(BaseHTTPRequestHandler):
         page = {"comments": found, "meta": {"has_more": False, "after_cursor": None}, "links": {"next": None}}
         return 200, page, headers
 
-    def export_answer(self, sim: Simulator, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
-        """The export's own answer, once auth and the budget let the request through."""
+    def export_answer(
+        self, sim: Simulator, path: str, params: dict[str, str], prefix: str = ""
+    ) -> tuple[int, Any, dict[str, str]]:
+        """The export's own answer, once auth and the budget let the request through.
+
+        ``prefix``: the path of the account (see ``Simulator.accounts``), kept in ``next_page``.
+        """
         per_page = int(params.get("per_page", "1000"))
         if sim.fault_above_per_page is not None and per_page > sim.fault_above_per_page:
             return 504, {"error": "GatewayTimeout"}, {}
