@@ -387,9 +387,11 @@ class PipeBlockedOnce(io.RawIOBase):
         self.out = bytearray()
         self.handler: Any = None
 
+    @override
     def writable(self) -> bool:
         return True
 
+    @override
     def write(self, data: Any) -> int:
         handler, self.handler = self.handler, None
         if handler is not None and b'"type":"RECORD"' in bytes(data):
