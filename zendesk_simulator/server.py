@@ -94,6 +94,9 @@ class Handler(BaseHTTPRequestHandler):
             return refused
         if not self.authorized(sim, auth):
             return 401, {"error": "Couldn't authenticate you"}, {}
+        forbidden = sim.oauth.scope_refusal(auth, path)
+        if forbidden is not None:
+            return forbidden
         if sim.rate_limit_per_minute is not None:
             wait = budget_wait(sim)
             if wait is not None:
