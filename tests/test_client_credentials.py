@@ -14,6 +14,7 @@ import io
 import itertools
 import json
 import logging
+import re
 import threading
 from collections import Counter
 from pathlib import Path
@@ -26,8 +27,18 @@ from tap_zendesk_ticket_events import client_credentials, oauth_scopes
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tests.conftest import START_DATE, TapRun, catalog_selecting, run_cli_in_process, sync_in_process
 from tests.test_oauth import finished, start_tap
+from tests.test_readme import readme_block
 from tests.virtual_clock import VirtualClock
-from zendesk_simulator import EXPORT_PATHS, OAUTH_TOKEN_PATH, Request, Simulator, make_events, make_metric_events
+from zendesk_simulator import (
+    API_TOKEN,
+    EMAIL,
+    EXPORT_PATHS,
+    OAUTH_TOKEN_PATH,
+    Request,
+    Simulator,
+    make_events,
+    make_metric_events,
+)
 
 CLIENT_CREDENTIALS = "client_credentials"
 
@@ -334,3 +345,62 @@ def test_each_refusal_is_one_line_naming_the_settings_to_fix_with_no_secret_at_d
     assert config["client_secret"] not in run.stdout + run.stderr
     assert [(r.path.removesuffix(".json"), r.status) for r in sim.requests] == requests  # no retry
     assert run.ids == []
+
+
+# --- the README's migration from an API token -------------------------------------------------------
+
+
+def test_readme_migration_from_an_api_token_keeps_the_state_and_checks_with_one_token_request(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """The README's three steps, as far as the simulator goes: the settings an API-token run used,
+    edited as the README's block says, pass ``--test`` and resume from the API-token run's state."""
+    block = readme_block("migration")
+    removed = set(re.findall(r"^#\s+(TAP_ZENDESK_TICKET_EVENTS_\w+)=", block, re.M))
+    added = dict(line.split("=", 1) for line in block.splitlines() if line.startswith("TAP_"))
+    commands = [line for line in block.splitlines() if line and not line.startswith(("#", "TAP_"))]
+    prefix = "TAP_ZENDESK_TICKET_EVENTS_"
+    assert removed == {f"{prefix}EMAIL", f"{prefix}API_TOKEN"}
+    assert set(added) == {f"{prefix}CLIENT_ID", f"{prefix}CLIENT_SECRET"}
+    assert set(added.values()) == {"…"}, "placeholders only in the README"
+    assert commands == ["meltano invoke tap-zendesk-ticket-events --test"]
+    first = make_events(600, start=1_700_000_000)
+    sim.set_events(first)
+    before = {
+        f"{prefix}API_URL": sim.url,
+        f"{prefix}START_DATE": START_DATE,
+        f"{prefix}EMAIL": EMAIL,
+        f"{prefix}API_TOKEN": API_TOKEN,
+    }
+    state_file = tmp_path / "state.json"
+
+    # Before: a run with the API token, and the state it leaves.
+    old = run_cli_in_process(["--config", "ENV"], env=before)
+    assert old.returncode == 0, old.stderr
+    old_run = TapRun(old.returncode, old.stdout, old.stderr)
+    state_file.write_text(json.dumps(old_run.states[-1]))
+    bookmark = old_run.bookmark
+    assert bookmark is not None
+
+    # Step 2: the README's edit of the settings, with this client's identifier and secret.
+    values = {f"{prefix}CLIENT_ID": sim.oauth.client_id, f"{prefix}CLIENT_SECRET": sim.oauth.client_secret}
+    after = {name: value for name, value in before.items() if name not in removed} | values
+    sim.requests.clear()
+    checked = run_cli_in_process(["--config", "ENV", "--test"], env=after)
+    assert checked.returncode == 0, checked.stderr
+    assert [(r.path in EXPORT_PATHS, r.status) for r in sim.requests] == [(False, 200), (True, 200)]
+    assert "auth: OAuth client credentials" in checked.stderr
+
+    # Step 3: the next run resumes from the API-token run's bookmark.
+    later = make_events(300, start=bookmark, first_id=max(e["id"] for e in first) + 11)
+    sim.add_events(later)
+    sim.requests.clear()
+    new = run_cli_in_process(["--config", "ENV", "--state", str(state_file)], env=after)
+    assert new.returncode == 0, new.stderr
+    assert_no_secret(sim, new.stdout, new.stderr, checked.stderr)
+    exports = api_requests(sim)
+    assert exports[0].params["start_time"] == str(bookmark)
+    assert {r.authorization_scheme for r in exports} == {"Bearer"}
+    resumed = TapRun(new.returncode, new.stdout, new.stderr)
+    assert {e["id"] for e in later} <= set(resumed.ids)
+    assert set(resumed.ids) <= {e["id"] for e in first + later if e["timestamp"] >= bookmark}

@@ -114,9 +114,10 @@ def test_each_settings_group_is_a_working_configuration_and_they_cover_every_aut
     every_method = ("oauth_client_credentials", "api_token", "access_token", "oauth_refresh")
     assert methods == {(m, sub) for m in every_method for sub in (True, False)}
     # Client credentials lead: the recommended way in after API tokens end (2027-04-30).
-    assert Settings.from_config(
-        {name: values[name] for name in hub()["settings_group_validation"][0]}
-    ).auth_method == "oauth_client_credentials"
+    assert (
+        Settings.from_config({name: values[name] for name in hub()["settings_group_validation"][0]}).auth_method
+        == "oauth_client_credentials"
+    )
 
 
 def test_the_release_is_one_version_everywhere() -> None:

@@ -22,7 +22,7 @@ import pytest
 from tap_zendesk_ticket_events.cli import one_line_errors
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tests.conftest import make_config, run_tap, selecting, tap_command
-from zendesk_simulator import Simulator, make_events
+from zendesk_simulator import EXPORT_PATHS, Simulator, make_events
 
 ROOT = Path(__file__).resolve().parent.parent
 START = 1_700_000_000
@@ -123,6 +123,23 @@ def scenarios() -> Iterator[tuple[str, Scenario]]:
         Path(args[1]).write_text(json.dumps(catalog))
         return subprocess_error_line(run_tap(tmp_path, config, extra_args=args).stderr)
 
+    def client_credentials(secret: str | None = None, **oauth: Any) -> Scenario:
+        """OAuth client credentials (``secret``, else the right one) against an OAuth server set up by ``oauth``."""
+
+        def run(sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> str:
+            for key, value in oauth.items():
+                setattr(sim.oauth, key, value)
+            config = make_config(
+                sim,
+                email=None,
+                api_token=None,
+                client_id=sim.oauth.client_id,
+                client_secret=secret or sim.oauth.client_secret,
+            )
+            return error_line_in_process(config, caplog)
+
+        return run
+
     yield "invalid configuration", config_error(page_size=0)
     yield "a setting", config_error(api_url=None, subdomain="https://acme.zendesk.com")
     yield "no auth", config_error(email=None, api_token=None)
@@ -137,6 +154,10 @@ def scenarios() -> Iterator[tuple[str, Scenario]]:
     yield "no id", no_id
     yield "broken pipe", broken_pipe
     yield "unexpected", unexpected
+    yield "client credentials: wrong secret", client_credentials("another-secret")
+    yield "client credentials: public client", client_credentials(confidential=False)
+    yield "client credentials: missing scope", client_credentials(required_scopes=dict.fromkeys(EXPORT_PATHS, "x:read"))
+    yield "client credentials: creator not an admin", client_credentials(creator_is_admin=False)
 
 
 @pytest.fixture(scope="module")
