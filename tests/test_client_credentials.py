@@ -25,9 +25,16 @@ import pytest
 import zendesk_simulator
 from tap_zendesk_ticket_events import client_credentials, oauth_scopes
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
-from tests.conftest import START_DATE, TapRun, catalog_selecting, run_cli_in_process, sync_in_process
-from tests.test_oauth import finished, start_tap
-from tests.test_readme import readme_block
+from tests.conftest import START_DATE
+from tests.docs import marked_block
+from tests.runners import (
+    catalog_selecting,
+    oauth_secrets,
+    run_tap_in_process,
+    start_tap,
+    sync_in_process,
+    token_requests,
+)
 from tests.virtual_clock import VirtualClock
 from zendesk_simulator import (
     API_TOKEN,
@@ -56,32 +63,21 @@ def cc_config(sim: Simulator, **overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in config.items() if v is not None}
 
 
-def token_requests(sim: Simulator) -> list[Request]:
-    return [r for r in sim.requests if r.path == OAUTH_TOKEN_PATH]
-
-
 def api_requests(sim: Simulator) -> list[Request]:
     return [r for r in sim.requests if r.path != OAUTH_TOKEN_PATH]
 
 
-def assert_no_secret(sim: Simulator, *texts: str) -> None:
-    secrets = [sim.oauth.client_secret, *sim.oauth.issued]
+def assert_no_oauth_leak(sim: Simulator, *texts: str) -> None:
+    """Neither the client secret nor any token the simulator issued in any of ``texts``."""
     for text in texts:
-        for secret in secrets:
-            assert secret not in text, "a secret leaked"
+        for secret in oauth_secrets(sim):
+            assert secret not in text, "an OAuth secret leaked"
 
 
 def assert_nothing_written(*roots: Path) -> None:
     """No file or directory under any of ``roots`` (the places a token store would go)."""
     for root in roots:
         assert not root.exists() or list(root.rglob("*")) == [], sorted(root.rglob("*"))
-
-
-def one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if "| ERROR" in line or "| CRITICAL" in line]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
 
 
 @pytest.fixture
@@ -126,7 +122,7 @@ def test_backfill_over_several_token_lifetimes_renews_in_memory_and_writes_nothi
         run = sync_in_process(config)
 
     assert run.returncode == 0, run.stderr
-    assert_no_secret(sim, run.stdout, run.stderr, caplog.text)
+    assert_no_oauth_leak(sim, run.stdout, run.stderr, caplog.text)
     assert Counter(run.ids) == Counter(e["id"] for e in events)  # every id, exactly once
     tokens = token_requests(sim)
     assert len(tokens) >= 3, "the first token and at least two renewals mid-run"
@@ -167,11 +163,10 @@ def test_two_workers_at_once_each_ask_for_their_own_token_and_neither_disturbs_t
     sim.oauth.on_export = hold_until_both_hold_a_token
     config = cc_config(sim, page_size=250)
     homes = {name: tmp_path / f"{name}-home" for name in ("first", "second")}
-    started = [
-        start_tap(tmp_path, config, name, None, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
-        for name, home in homes.items()
-    ]
-    runs = [finished(*s) for s in started]
+    for home in homes.values():
+        home.mkdir()
+    started = [start_tap(tmp_path, config, name=name, home=home, oauth=sim) for name, home in homes.items()]
+    runs = [s.finish() for s in started]
 
     assert both_hold_a_token.is_set()
     tokens = token_requests(sim)
@@ -179,7 +174,7 @@ def test_two_workers_at_once_each_ask_for_their_own_token_and_neither_disturbs_t
     assert len({r.oauth_generation for r in tokens}) == 2, "one token each"
     for run in runs:
         assert run.returncode == 0, run.stderr
-        assert_no_secret(sim, run.stdout, run.stderr)
+        assert_no_oauth_leak(sim, run.stdout, run.stderr)
         assert Counter(run.ids) == Counter(e["id"] for e in events)
         assert "auth: OAuth client credentials" in run.stderr  # the start line names the auth kind
         assert "Zendesk refused" not in run.stderr
@@ -250,12 +245,10 @@ def test_connection_test_with_client_credentials_is_one_token_request_and_one_ex
     sim: Simulator, tmp_path: Path
 ) -> None:
     sim.set_events(make_events(20))
-    (tmp_path / "config.json").write_text(json.dumps(cc_config(sim)))
-
-    done = run_cli_in_process(["--config", str(tmp_path / "config.json"), "--test"])
+    done = run_tap_in_process(tmp_path, cc_config(sim), extra_args=["--test"])
 
     assert done.returncode == 0, done.stderr
-    assert_no_secret(sim, done.stdout, done.stderr)
+    assert_no_oauth_leak(sim, done.stdout, done.stderr)
     assert [(r.path in EXPORT_PATHS, r.status) for r in sim.requests] == [(False, 200), (True, 200)]
     assert token_requests(sim)[0].params["grant_type"] == CLIENT_CREDENTIALS
     assert "Connection test passed" in done.stderr
@@ -331,17 +324,15 @@ def test_each_refusal_is_one_line_naming_the_settings_to_fix_with_no_secret_at_d
 ) -> None:
     sim.set_events(make_events(20))
     config = configure(sim)
-    (tmp_path / "config.json").write_text(json.dumps(config))
 
-    done = run_cli_in_process(["--config", str(tmp_path / "config.json")], env={"LOGLEVEL": "DEBUG"})
-    run = TapRun(done.returncode, done.stdout, done.stderr)
+    run = run_tap_in_process(tmp_path, config, env={"LOGLEVEL": "DEBUG"})
 
     assert run.returncode == 1
     assert "| DEBUG" in run.stderr
-    line = one_error_line(run.stderr)
+    line = run.one_error_line()
     for text in says:
         assert text in line, line
-    assert_no_secret(sim, run.stdout, run.stderr)
+    assert_no_oauth_leak(sim, run.stdout, run.stderr)
     assert config["client_secret"] not in run.stdout + run.stderr
     assert [(r.path.removesuffix(".json"), r.status) for r in sim.requests] == requests  # no retry
     assert run.ids == []
@@ -355,7 +346,7 @@ def test_readme_migration_from_an_api_token_keeps_the_state_and_checks_with_one_
 ) -> None:
     """The README's three steps, as far as the simulator goes: the settings an API-token run used,
     edited as the README's block says, pass ``--test`` and resume from the API-token run's state."""
-    block = readme_block("migration")
+    block = marked_block("migration")
     removed = set(re.findall(r"^#\s+(TAP_ZENDESK_TICKET_EVENTS_\w+)=", block, re.M))
     added = dict(line.split("=", 1) for line in block.splitlines() if line.startswith("TAP_"))
     commands = [line for line in block.splitlines() if line and not line.startswith(("#", "TAP_"))]
@@ -375,9 +366,8 @@ def test_readme_migration_from_an_api_token_keeps_the_state_and_checks_with_one_
     state_file = tmp_path / "state.json"
 
     # Before: a run with the API token, and the state it leaves.
-    old = run_cli_in_process(["--config", "ENV"], env=before)
-    assert old.returncode == 0, old.stderr
-    old_run = TapRun(old.returncode, old.stdout, old.stderr)
+    old_run = run_tap_in_process(None, env=before, extra_args=["--config", "ENV"])
+    assert old_run.returncode == 0, old_run.stderr
     state_file.write_text(json.dumps(old_run.states[-1]))
     bookmark = old_run.bookmark
     assert bookmark is not None
@@ -386,7 +376,7 @@ def test_readme_migration_from_an_api_token_keeps_the_state_and_checks_with_one_
     values = {f"{prefix}CLIENT_ID": sim.oauth.client_id, f"{prefix}CLIENT_SECRET": sim.oauth.client_secret}
     after = {name: value for name, value in before.items() if name not in removed} | values
     sim.requests.clear()
-    checked = run_cli_in_process(["--config", "ENV", "--test"], env=after)
+    checked = run_tap_in_process(None, env=after, extra_args=["--config", "ENV", "--test"])
     assert checked.returncode == 0, checked.stderr
     assert [(r.path in EXPORT_PATHS, r.status) for r in sim.requests] == [(False, 200), (True, 200)]
     assert "auth: OAuth client credentials" in checked.stderr
@@ -395,12 +385,11 @@ def test_readme_migration_from_an_api_token_keeps_the_state_and_checks_with_one_
     later = make_events(300, start=bookmark, first_id=max(e["id"] for e in first) + 11)
     sim.add_events(later)
     sim.requests.clear()
-    new = run_cli_in_process(["--config", "ENV", "--state", str(state_file)], env=after)
+    new = run_tap_in_process(None, env=after, extra_args=["--config", "ENV", "--state", str(state_file)])
     assert new.returncode == 0, new.stderr
-    assert_no_secret(sim, new.stdout, new.stderr, checked.stderr)
+    assert_no_oauth_leak(sim, new.stdout, new.stderr, checked.stderr)
     exports = api_requests(sim)
     assert exports[0].params["start_time"] == str(bookmark)
     assert {r.authorization_scheme for r in exports} == {"Bearer"}
-    resumed = TapRun(new.returncode, new.stdout, new.stderr)
-    assert {e["id"] for e in later} <= set(resumed.ids)
-    assert set(resumed.ids) <= {e["id"] for e in first + later if e["timestamp"] >= bookmark}
+    assert {e["id"] for e in later} <= set(new.ids)
+    assert set(new.ids) <= {e["id"] for e in first + later if e["timestamp"] >= bookmark}

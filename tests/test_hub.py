@@ -18,11 +18,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tap_zendesk_ticket_events.settings import Settings
-from tests.conftest import tap_command
+from tests.docs import marked_block, pages
+from tests.runners import tap_output
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB = ROOT / "hub" / "tap-zendesk-ticket-events--example-org.yml"
@@ -31,8 +31,7 @@ OWNER_URL = "https://github.com/example-org/tap-zendesk-ticket-events"
 
 @functools.cache
 def about() -> dict[str, Any]:
-    out = subprocess.run([*tap_command(), "--about", "--format=json"], capture_output=True, text=True, check=True)
-    data: dict[str, Any] = json.loads(out.stdout)
+    data: dict[str, Any] = json.loads(tap_output("--about", "--format=json"))
     return data
 
 
@@ -48,9 +47,7 @@ def meltano_tap() -> dict[str, Any]:
 
 
 def readme_tap() -> dict[str, Any]:
-    text = (ROOT / "README.md").read_text()
-    block = text.split("<!-- readme-test: existing-project ")[1].split("```yaml\n", 1)[1].split("\n```", 1)[0]
-    tap: dict[str, Any] = yaml.safe_load(block)["plugins"]["extractors"][0]
+    tap: dict[str, Any] = yaml.safe_load(marked_block("existing-project"))["plugins"]["extractors"][0]
     return tap
 
 
@@ -127,17 +124,15 @@ def test_the_release_is_one_version_everywhere() -> None:
     assert f"## [{ours}] - " in changelog
     releases = re.findall(r"^## \[?(\d+\.\d+\.\d+)", changelog, re.M)
     assert releases[0] == ours, "the current version is the newest release"
-    readme = (ROOT / "README.md").read_text()
+    readme = "".join(p.read_text() for p in pages())
     tags = set(re.findall(r"tap-zendesk-ticket-events\.git@(v[\w.]+)", readme + HUB.read_text()))
     assert tags == {f"v{ours}"}, "every Git install line pins this release's tag"
     for text in (readme, HUB.read_text(), (ROOT / "pyproject.toml").read_text(), changelog):
         owners = set(re.findall(r"https://github\.com/([\w.-]+)/tap-zendesk-ticket-events", text))
         assert owners <= {"example-org"}, "one placeholder owner everywhere"
-    out = subprocess.run([*tap_command(), "--version"], capture_output=True, text=True, check=True)
-    assert f"v{ours}" in out.stdout + out.stderr
+    assert f"v{ours}" in tap_output("--version")
 
 
-@pytest.mark.slow
 def test_the_wheel_carries_the_license_and_the_metadata(tmp_path: Path) -> None:
     uv = Path(sys.executable).parent / "uv"
     subprocess.run(

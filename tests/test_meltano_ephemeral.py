@@ -25,7 +25,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import PG_HOST, PG_PORT, PG_USER, START_DATE, assert_no_secret, psql, unavailable
+from tests.conftest import PG_HOST, PG_PORT, PG_USER, START_DATE, psql, unavailable
+from tests.docs import marked_block as readme_block
+from tests.docs import section as docs_section
+from tests.runners import assert_no_secret, bookmark_of, oauth_secrets, token_requests
 from tests.test_meltano import (
     MELTANO,
     NOT_COPIED,
@@ -36,8 +39,6 @@ from tests.test_meltano import (
     summary,
 )
 from tests.test_meltano import epoch as iso_epoch
-from tests.test_oauth import token_requests
-from tests.test_readme import readme_block
 from zendesk_simulator import Simulator, SimulatorServer, event_second, make_recorded_events
 
 STATE_ID = "prod:tap-zendesk-ticket-events-to-target-postgres"
@@ -133,7 +134,7 @@ class Machine:
             stdin=subprocess.DEVNULL,
             check=False,
         )
-        assert_no_secrets(sim, proc.stdout, proc.stderr)
+        assert_no_secret(proc.stdout, proc.stderr, also=[PASSWORD, *oauth_secrets(sim)])
         assert proc.returncode == 0, f"the CronJob's command exited {proc.returncode}:\n{summary(proc.stderr)}"
         return proc.stderr
 
@@ -141,16 +142,7 @@ class Machine:
         """The bookmark in the shared system database, as `meltano state get` reads it here."""
         state = json.loads(meltano(self.project, self.env, "--log-level=warning", "state", "get", STATE_ID))
         assert state, f"{self.project.parent.name} finds no state {STATE_ID} in the system database"
-        value: int = state["singer_state"]["bookmarks"]["ticket_events"]["replication_key_value"]
-        return value
-
-
-def assert_no_secrets(sim: Simulator, *texts: str) -> None:
-    assert_no_secret(*texts)
-    for text in texts:
-        assert PASSWORD not in text, "the database password leaked"
-        for secret in [sim.oauth.client_secret, *sim.oauth.issued]:
-            assert secret not in text, "an OAuth secret leaked"
+        return bookmark_of(state["singer_state"])
 
 
 def assert_no_token_on_disk(sim: Simulator, machine: Machine, auth: str) -> None:
@@ -176,7 +168,6 @@ def newest_refresh_generation(sim: Simulator) -> int:
 
 
 @pytest.mark.postgres
-@pytest.mark.slow
 @pytest.mark.parametrize("auth", ["client_credentials", "refresh"])
 def test_runs_alternate_between_two_machines_sharing_only_postgresql(
     tmp_path: Path, pg_schema: str, meltano_database: str, auth: str
@@ -261,5 +252,5 @@ def test_readme_example_for_machines_without_disk_keeps_both_in_postgresql_and_h
     assert documented["TAP_ZENDESK_TICKET_EVENTS_CLIENT_SECRET"] == "…"
     assert STATE_ID.startswith(f"{documented['MELTANO_ENVIRONMENT']}:")
     assert "meltano run tap-zendesk-ticket-events target-postgres" in readme_command()
-    section = (ROOT / "README.md").read_text().split("### On Kubernetes, Airflow", 1)[1].split("\n### ", 1)[0]
+    section = docs_section("docs/production.md", "On Kubernetes, Airflow")
     assert f"`{STATE_ID}`" in section, "the README names the state id the runs keep"

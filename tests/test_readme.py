@@ -1,9 +1,11 @@
-"""The README as a new user reads it: its settings table, and its commands, run as written."""
+"""The README as a new user reads it: its settings table, and the commands of docs/running.md, run as written."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -13,32 +15,40 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import assert_no_secret, make_config, tap_command
+import tests.runners
+from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
+from tests.conftest import make_config
+from tests.docs import README, ROOT, marked_block
+from tests.runners import assert_no_secret, bookmark_of, tap_output
 from zendesk_simulator import Simulator, make_events
 
-ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
 TARGET_JSONL = "target-jsonl==0.1.4"  # the version the README installs
 
 
 def test_readme_settings_table_matches_about() -> None:
-    about = subprocess.run(
-        [*tap_command(), "--about", "--format=markdown"], capture_output=True, text=True, timeout=60, check=True
-    ).stdout
+    about = tap_output("--about", "--format=markdown")
     table = [line for line in about.splitlines() if line.startswith("|")]
     text = README.read_text()
     documented = text.split("<!-- settings:start -->")[1].split("<!-- settings:end -->")[0]
     assert [line for line in documented.splitlines() if line.startswith("|")] == table
 
 
-def readme_block(name: str) -> str:
-    """The fenced block right after the README's ``<!-- readme-test: name ... -->`` marker."""
-    text = README.read_text(encoding="utf-8")
-    marker = f"<!-- readme-test: {name} "
-    assert text.count(marker) == 1, f"the README must mark exactly one block {name!r}"
-    after = text.split(marker, 1)[1].split("-->", 1)[1].lstrip("\n")
-    assert after.startswith("```"), f"the marker {name!r} must sit right above a fenced block"
-    return after.split("\n", 1)[1].split("\n```", 1)[0] + "\n"
+def test_the_runners_the_development_notes_name_are_the_runners() -> None:
+    """The paragraph on tests/runners.py (README, or a page of docs/) names each runner, and
+    only runners that exist."""
+    pages = [README, *sorted((ROOT / "docs").glob("*.md"))]
+    paragraphs = [p for page in pages for p in page.read_text().split("\n\n") if "`tests/runners.py`" in p]
+    assert paragraphs, "no paragraph of the README or docs/ describes tests/runners.py"
+    named = {n for p in paragraphs for n in re.findall(r"`((?:run|start|sync)_\w+)`", p)}
+    named -= {n for n in named if hasattr(TapZendeskTicketEvents, n)}  # the tap's own (sync_all)
+    runners = {
+        n for n, f in vars(tests.runners).items() if n.startswith(("run_", "start_", "sync_")) and inspect.isfunction(f)
+    }
+    assert named == runners, f"named: {sorted(named)}; tests/runners.py has {sorted(runners)}"
+
+
+# The marked blocks moved into docs/ with their sections; the old name still finds them there.
+readme_block = marked_block
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +66,7 @@ def target_jsonl_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_running_it(workdir: Path, target_bin: Path) -> subprocess.CompletedProcess[str]:
-    """The README's "Running it" lines, as written, in ``workdir`` with both commands on the PATH."""
+    """The "Running it" lines (docs/running.md), as written, in ``workdir`` with both commands on the PATH."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_ZENDESK_TICKET_EVENTS_")}
     env.pop("VIRTUAL_ENV", None)
     # As the README's Install exports it: the tap's virtualenv first, the target's last.
@@ -82,9 +92,7 @@ def landed(workdir: Path) -> list[dict[str, Any]]:
 
 
 def saved_bookmark(workdir: Path) -> int:
-    state = json.loads((workdir / "state.json").read_text())
-    value: int = state["bookmarks"]["ticket_events"]["replication_key_value"]
-    return value
+    return bookmark_of(json.loads((workdir / "state.json").read_text()))
 
 
 @pytest.fixture
@@ -107,7 +115,6 @@ def simulator_as_documented() -> Iterator[str]:
 
 
 @pytest.mark.target
-@pytest.mark.slow
 def test_running_it_as_written_on_the_simulator_it_describes(
     tmp_path: Path, target_jsonl_bin: Path, simulator_as_documented: str
 ) -> None:
@@ -134,7 +141,6 @@ def test_running_it_as_written_on_the_simulator_it_describes(
 
 
 @pytest.mark.target
-@pytest.mark.slow
 def test_running_it_from_a_failed_first_run_through_new_events(
     sim: Simulator, tmp_path: Path, target_jsonl_bin: Path
 ) -> None:
