@@ -43,7 +43,7 @@ CLIENT_CREDENTIALS_LIFETIME = 1799
 #: The range of ``expires_in`` Zendesk accepts in a client-credentials request.
 EXPIRES_IN_RANGE = (300, 172_800)
 #: The scope every export path needs (``read`` covers it too).
-EXPORT_SCOPE = "tickets:read"
+EXPORT_SCOPE = "tickets:read"  # the exports and a ticket's comments alike
 NOT_AN_ADMIN = {
     "error": "Forbidden",
     "description": (
@@ -87,7 +87,7 @@ class OAuthServer:
     """Whether the user who created the client is an admin: its client-credentials tokens act
     as that user, and the incremental exports are for admins only."""
     required_scopes: dict[str, str] = field(default_factory=dict)
-    """Path -> the scope it needs, where not ``EXPORT_SCOPE`` (as Zendesk could change one)."""
+    """Path -> the scope it needs, where not ``EXPORT_SCOPE`` (the exports' and a ticket's comments')."""
     faults: deque[str] = field(default_factory=deque)
     """Faults answered to the next token requests, one each: "500", "503", "503-retry-after",
     "429", "reset", "nonjson"."""
@@ -125,8 +125,10 @@ class OAuthServer:
         self.issued += [access, refresh]
         return access, refresh
 
-    def scope_refusal(self, auth: str, path: str) -> tuple[int, Any, dict[str, str]] | None:
-        """The 403 for an issued token whose scopes do not cover ``path``, or whose user is no admin."""
+    def scope_refusal(self, auth: str, path: str, *, export: bool) -> tuple[int, Any, dict[str, str]] | None:
+        """The 403 for an issued token whose scopes do not cover ``path``, or, on an ``export``
+        (admins only), whose client's creator is not an admin.
+        """
         scheme, _, value = auth.partition(" ")
         with self.lock:
             scopes = self.scopes.get(value) if scheme == "Bearer" else None
@@ -140,7 +142,7 @@ class OAuthServer:
                 {"error": "Forbidden", "description": f"You are missing the following required scopes: {needed}"},
                 {},
             )
-        if client_credentials and not self.creator_is_admin:
+        if export and client_credentials and not self.creator_is_admin:
             return 403, NOT_AN_ADMIN, {}
         return None
 
