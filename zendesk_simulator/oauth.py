@@ -72,6 +72,9 @@ class OAuthServer:
 
     client_id: str = CLIENT_ID
     client_secret: str = CLIENT_SECRET
+    other_clients: dict[str, str] = field(default_factory=dict)
+    """Further OAuth clients of the account (client_id -> secret): each refresh token belongs to
+    the client it was issued to, and another client presenting it gets ``invalid_grant``."""
     token_lifetime: float = 1800
     """The ``expires_in`` announced with each access token."""
     actual_lifetime: float | None = None
@@ -105,16 +108,18 @@ class OAuthServer:
     scopes: dict[str, frozenset[str]] = field(default_factory=dict)
     """Issued access token -> its scopes."""
     client_credentials_tokens: set[str] = field(default_factory=set)
+    owners: dict[str, str] = field(default_factory=dict)
+    """Live refresh token -> the client_id it was issued to."""
     refreshed: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     _generations: Any = field(default_factory=lambda: counter(1))
 
-    def issue_tokens(self) -> tuple[str, str]:
+    def issue_tokens(self, client_id: str | None = None) -> tuple[str, str]:
         """A new (access_token, refresh_token) pair, as authorizing the client gives one."""
         with self.lock:
-            return self._issue()
+            return self._issue(client_id or self.client_id)
 
-    def _issue(self) -> tuple[str, str]:
+    def _issue(self, client_id: str) -> tuple[str, str]:
         generation = next(self._generations)
         access = f"sim-at-{generation}-{secrets.token_hex(8)}"
         refresh = f"sim-rt-{generation}-{secrets.token_hex(8)}"
@@ -122,6 +127,7 @@ class OAuthServer:
         self.access_tokens[access] = (generation, time.monotonic() + lifetime)
         self.scopes[access] = frozenset({"read"})  # the README's authorization asks for 'read'
         self.refresh_tokens[refresh] = generation
+        self.owners[refresh] = client_id
         self.issued += [access, refresh]
         return access, refresh
 
@@ -191,12 +197,17 @@ class OAuthServer:
             grant == "client_credentials" and not self.client_credentials_enabled
         ):
             return 400, {"error": "unsupported_grant_type", "error_description": "The grant type is not supported."}, {}
-        if body.get("client_id") != self.client_id or body.get("client_secret") != self.client_secret:
+        client_id = str(body.get("client_id"))
+        secret = self.client_secret if client_id == self.client_id else self.other_clients.get(client_id)
+        if secret is None or body.get("client_secret") != secret:
             return 401, {"error": "invalid_client", "error_description": "Client authentication failed."}, {}
         if grant == "client_credentials":
             return self._client_credentials(body, record)
         with self.lock:
-            generation = self.refresh_tokens.pop(str(body.get("refresh_token")), 0)
+            refresh_token = str(body.get("refresh_token"))
+            # Another client's refresh token is refused, and stays its owner's.
+            mine = self.owners.get(refresh_token) == client_id
+            generation = self.refresh_tokens.pop(refresh_token, 0) if mine else 0
             record.oauth_generation = generation
             if not generation:
                 return (
@@ -211,7 +222,7 @@ class OAuthServer:
             for token, (gen, _) in list(self.access_tokens.items()):
                 if gen == generation:
                     self.access_tokens[token] = (gen, 0.0)
-            access, refresh = self._issue()
+            access, refresh = self._issue(client_id)
             self.refreshed += 1
         return (
             200,
