@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tap_zendesk_ticket_events.token_store import default_store_path
 from tests.conftest import iso, psql, unavailable
 from tests.docs import marked_block as readme_block
 from tests.docs import section as docs_section
@@ -176,7 +177,7 @@ def test_two_accounts_run_at_once_each_into_its_own_schema_from_its_own_state(tm
             assert saved_bookmark(project, env, state_id(account)) == max(event_second(e) for e in second[account])
 
         # Each account with its own credentials; globex's second run took the token that the
-        # first run left in its store, named after its account (the host and port of api_url).
+        # first run left in its store, named after its account and OAuth client.
         for sim in sims.values():  # the children inherit the parent's select: ticket_events alone
             assert sim.export_requests("ticket_metric_events") == []
         assert {r.authorization_scheme for r in sims["acme"].export_requests()} == {"Bearer"}
@@ -185,9 +186,12 @@ def test_two_accounts_run_at_once_each_into_its_own_schema_from_its_own_state(tm
         assert [(r.params["grant_type"], r.status) for r in acme_tokens] == [("client_credentials", 200)] * 2
         assert globex_oauth.refreshed == 1
         assert {r.oauth_generation for r in sims["globex"].export_requests()[seen["globex"] :]} == {2}
-        store = f"{sims['globex'].url.split('://')[1].replace(':', '-')}-oauth-token.json"
         stores = project / ".meltano" / "run" / TAP
-        assert sorted(p.name for p in stores.iterdir()) == [store, f"{store}.lock"]
+        store = default_store_path(
+            sims["globex"].url, {"MELTANO_PROJECT_ROOT": str(project)}, client_id=globex_oauth.client_id
+        )
+        assert store.parent == stores
+        assert sorted(p.name for p in stores.iterdir()) == [store.name, f"{store.name}.lock"]
 
         # Only the two pipelines' states, under the ids the README names; nothing in the decoy.
         listed = meltano(project, env, "--log-level=warning", "state", "list").split()
