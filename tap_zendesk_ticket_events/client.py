@@ -34,6 +34,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 
 from tap_zendesk_ticket_events import scope as scope_rules
 from tap_zendesk_ticket_events.auth import build_authenticator
+from tap_zendesk_ticket_events.decoding import decode_body, repaired_text_warning
 from tap_zendesk_ticket_events.errors import TapError, describe_http_failure, zendesk_error_text
 from tap_zendesk_ticket_events.page_size import AdaptivePageSize
 from tap_zendesk_ticket_events.pages import REPLICATION_KEY, ExportPage, epoch_of_iso, iso
@@ -69,7 +70,6 @@ AUTH_LABELS = {
 #: Zendesk never serves the last minute; a start this close to now has nothing to export.
 RECENT_SECONDS = 61
 
-_decoder = msgspec.json.Decoder()
 _NUMBER = re.compile(r"\d+(\.\d*)?")
 
 
@@ -137,6 +137,8 @@ class ZendeskExportStream(RESTStream[PageToken]):
     # object in the schema is open: the SDK's recursive conforming could change nothing and
     # cost two thirds of the tap's CPU. Field selection (deselected properties) still applies.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    _repaired_text_logged = False
+    """True once the run said that a page's text was repaired (see decoding.py): one line per run."""
 
     def __init__(self, tap: Tap, *args: Any, **kwargs: Any) -> None:
         super().__init__(tap, *args, **kwargs)
@@ -350,10 +352,15 @@ class ZendeskExportStream(RESTStream[PageToken]):
         if status >= HTTPStatus.MULTIPLE_CHOICES:  # redirects are not followed: see allow_redirects
             raise FatalAPIError(describe_http_failure(response, self.settings.auth_settings))
         try:
-            self.walk.answered(ExportPage.decode(_decoder.decode(response.content), self.records_key))
+            decoded = decode_body(response.content, self.records_key)
+            page = ExportPage.decode(decoded.body, self.records_key)
         except (msgspec.DecodeError, TypeError, ValueError) as exc:
             # A truncated or non-JSON body is a transient fault of some proxy: retry it.
             raise RetriableAPIError(f"{status} with an unusable body ({exc})", response) from None
+        if decoded.repaired and not self._repaired_text_logged:
+            self._repaired_text_logged = True
+            self.logger.warning("%s: %s", self.name, repaired_text_warning(decoded))
+        self.walk.answered(page)
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
