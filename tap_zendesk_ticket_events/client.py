@@ -15,11 +15,7 @@ passes it by one path.
 from __future__ import annotations
 
 import logging
-import math
-import re
 import sys
-import time
-from decimal import Decimal
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
@@ -37,9 +33,10 @@ from tap_zendesk_ticket_events.auth import build_authenticator
 from tap_zendesk_ticket_events.decoding import decode_body, repaired_text_warning
 from tap_zendesk_ticket_events.errors import TapError, describe_http_failure, zendesk_error_text
 from tap_zendesk_ticket_events.page_size import AdaptivePageSize
-from tap_zendesk_ticket_events.pages import REPLICATION_KEY, ExportPage, epoch_of_iso, iso
+from tap_zendesk_ticket_events.pages import REPLICATION_KEY, ExportPage, iso
 from tap_zendesk_ticket_events.progress import Progress
 from tap_zendesk_ticket_events.retry import MAX_ERROR_TRIES, MAX_TRIES, wait_times
+from tap_zendesk_ticket_events.start import epoch_of_bookmark, starting_point
 from tap_zendesk_ticket_events.throttle import ThrottledAdapter
 from tap_zendesk_ticket_events.walk import ExportWalk, PageToken
 
@@ -67,10 +64,6 @@ AUTH_LABELS = {
     "access_token": "OAuth access token",
     "oauth_refresh": "OAuth with a rotating refresh token",
 }
-#: Zendesk never serves the last minute; a start this close to now has nothing to export.
-RECENT_SECONDS = 61
-
-_NUMBER = re.compile(r"\d+(\.\d*)?")
 
 
 class _SupersededSDKLines(logging.Filter):
@@ -399,28 +392,21 @@ class ZendeskExportStream(RESTStream[PageToken]):
         """Export the window from the bookmark (or start_date), a checkpoint after every page."""
         state = ExportState(self, context)
         bookmark = state.begin(self.support_type_scope())
-        start_date = self.settings.start_time
-        start = start_date if bookmark is None else max(bookmark, start_date)
-        if start > time.time() - RECENT_SECONDS:
+        start = starting_point(self.name, bookmark, self.settings.start_time)
+        if start.too_recent:
             self.logger.info(
                 "%s: nothing to export yet: start_time %s (%s) is within the last minute Zendesk never serves.",
                 self.name,
-                start,
-                iso(start),
+                start.start_time,
+                iso(start.start_time),
             )
             return
-        if self.settings.end_time is not None and start >= self.settings.end_time:
+        if self.settings.end_time is not None and start.start_time >= self.settings.end_time:
             self.logger.info("%s: nothing to export: the bookmark is already at end_date.", self.name)
             return
-        if bookmark is None:
-            reason = "start_date; no bookmark yet"
-        elif bookmark >= start_date:
-            reason = "the bookmark"
-        else:
-            reason = "start_date, which is later than the bookmark"
         self.progress.start(
-            start,
-            reason,
+            start.start_time,
+            start.reason,
             self.settings.end_time,
             AUTH_LABELS.get(self.settings.auth_method, self.settings.auth_method),
             self.throttle.max_per_minute,
@@ -428,7 +414,7 @@ class ZendeskExportStream(RESTStream[PageToken]):
             comments=self.sideload_reason(),
             tickets=self.support_type_scope(),
         )
-        walk = self.new_walk(start)
+        walk = self.new_walk(start.start_time)
         try:
             for record in self.request_records(context):
                 yield record
@@ -469,7 +455,7 @@ class ExportState:
     def bookmark(self) -> int | None:
         """The saved bookmark (epoch seconds), None before the first run; refuse garbage.
 
-        The tap normalised the state when it loaded it (see ``epoch_of_bookmark``); what is
+        The tap normalised the state when it loaded it (see ``start.epoch_of_bookmark``); what is
         left here is either an integer or something no reading makes sense of.
         """
         value = self._entry().get("replication_key_value")
@@ -520,27 +506,6 @@ def _reached(plan: PagePlan, start_time: int) -> int:
         reached: int = plan.records[-1][REPLICATION_KEY]
         return reached
     return plan.next_start if plan.next_start is not None else start_time
-
-
-def epoch_of_bookmark(value: object) -> int | None:
-    """Epoch seconds of a bookmark in any reasonable form; None when it is none of them.
-
-    An epoch number (the SDK reads JSON numbers with a fraction as Decimal), a string of one,
-    or an ISO date-time: carried over from another tap, or set by hand with ``meltano state
-    set``. The tap writes only integers.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, (float, Decimal)):
-        return math.floor(value) if math.isfinite(value) else None
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if _NUMBER.fullmatch(text):
-        return math.floor(Decimal(text))
-    return epoch_of_iso(text)
 
 
 def _timed_out(exc: BaseException) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 
 from tap_zendesk_ticket_events import scope
 from tap_zendesk_ticket_events.errors import ConfigError
-from tap_zendesk_ticket_events.pages import epoch_of_iso
+from tap_zendesk_ticket_events.pages import epoch_of_iso, iso
 from tap_zendesk_ticket_events.token_store import PostgresLocation, default_store_path
 
 if TYPE_CHECKING:
@@ -91,14 +92,26 @@ class Settings:
         return "the setting 'access_token'"
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Settings:
-        """Check the whole configuration; raise ConfigError naming the first bad setting."""
+    def from_config(cls, config: Mapping[str, Any], now: float | None = None) -> Settings:
+        """Check the whole configuration; raise ConfigError naming the first bad setting.
+
+        ``now`` (epoch seconds, the clock's by default): a ``start_date`` later than it is a
+        mistake (a mistyped year), said here; an ``end_date`` later than it is not (it bounds
+        a window that is still open).
+        """
         start = parse_datetime(config.get("start_date"), "start_date", required=True)
         end = parse_datetime(config.get("end_date"), "end_date", required=False)
         if start is not None and end is not None and end <= start:
             msg = "Setting 'end_date' must be later than 'start_date'."
             raise ConfigError(msg)
         assert start is not None
+        now = time.time() if now is None else now
+        if start > now:
+            msg = (
+                f"Setting 'start_date' is in the future: {str(config.get('start_date'))[:40]!r} is later than now "
+                f"({iso(int(now))}); a mistyped year? Nothing would ever be exported: set a past date-time."
+            )
+            raise ConfigError(msg)
         url = base_url(config)
         method = auth_method(config)
         return cls(

@@ -14,9 +14,10 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 
 from tap_zendesk_ticket_events import scope
 from tap_zendesk_ticket_events.cli import CommandLineTap
-from tap_zendesk_ticket_events.client import AUTH_LABELS, epoch_of_bookmark
+from tap_zendesk_ticket_events.client import AUTH_LABELS
 from tap_zendesk_ticket_events.inputs import check_state
 from tap_zendesk_ticket_events.settings import DEFAULTS, MAX_PAGE_SIZE, Settings, auth_method
+from tap_zendesk_ticket_events.start import epoch_of_bookmark, seconds_of_milliseconds
 from tap_zendesk_ticket_events.streams import (
     TicketCommentsStream,
     TicketEventsStream,
@@ -222,10 +223,12 @@ class TapZendeskTicketEvents(CommandLineTap):
         """
         check_state(state, "The state")  # the --state file was checked already; a state given in code was not
         super().load_state(state)
-        for entry in self.state.get("bookmarks", {}).values():
+        for stream, entry in self.state.get("bookmarks", {}).items():
             epoch = epoch_of_bookmark(entry.get("replication_key_value"))
             if epoch is not None:
-                entry["replication_key_value"] = epoch
+                entry["replication_key_value"], note = seconds_of_milliseconds(stream, epoch)
+                if note:
+                    self.logger.warning("%s", note)
 
     @cached_property
     def throttle(self) -> Throttle:

@@ -42,7 +42,9 @@ def matches(example: str, line: str) -> bool:
     return re.match(pattern, line.strip(), re.S) is not None
 
 
-def error_line_in_process(config: dict[str, Any], caplog: pytest.LogCaptureFixture) -> str:
+def error_line_in_process(
+    config: dict[str, Any], caplog: pytest.LogCaptureFixture, state: dict[str, Any] | None = None
+) -> str:
     """The one ERROR line a run logs, through the command line's own error handling."""
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     caplog.clear()
@@ -53,7 +55,7 @@ def error_line_in_process(config: dict[str, Any], caplog: pytest.LogCaptureFixtu
             pytest.raises(SystemExit),
             one_line_errors(logging.getLogger("readme-errors")),
         ):
-            TapZendeskTicketEvents(config=config).sync_all()
+            TapZendeskTicketEvents(config=config, state=state).sync_all()
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
@@ -99,6 +101,13 @@ def scenarios() -> Iterator[tuple[str, Scenario]]:
         sim.set_events(events)
         return error_line_in_process(make_config(sim), caplog)
 
+    def bookmark(value: object) -> Scenario:
+        def run(sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> str:
+            state = {"bookmarks": {"ticket_events": {"replication_key": "end_time", "replication_key_value": value}}}
+            return error_line_in_process(make_config(sim), caplog, state)
+
+        return run
+
     def broken_pipe(sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> str:
         sim.set_events(make_events(3_000, start=START))
         (tmp_path / "config.json").write_text(json.dumps(make_config(sim, page_size=100)))
@@ -135,6 +144,8 @@ def scenarios() -> Iterator[tuple[str, Scenario]]:
     yield "connection", faults(*["reset"] * 6)
     yield "stall", stall
     yield "no id", no_id
+    yield "bookmark in the future", bookmark(4_102_444_800)  # 2100-01-01
+    yield "bookmark unreadable", bookmark("last tuesday")
     yield "broken pipe", broken_pipe
     yield "unexpected", unexpected
 

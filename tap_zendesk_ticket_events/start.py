@@ -1,0 +1,102 @@
+"""Where an export starts: a stream's bookmark read in any form, start_date, and the mistakes said.
+
+A bookmark may come from this tap (epoch seconds), from another tool or from ``meltano state
+set`` (a string of seconds, an ISO date-time, or epoch milliseconds): each is read as epoch
+seconds before anything else happens. What no reading makes sense of, and a bookmark in the
+future (a mistyped year: a run would wait for it forever, exiting 0 every time), is one line
+naming the stream and the value. A start within the last minute is no mistake: Zendesk never
+serves that minute, so there is nothing to export yet.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tap_zendesk_ticket_events.errors import TapError
+from tap_zendesk_ticket_events.pages import epoch_of_iso, iso
+
+#: Zendesk never serves the last minute; a start this close to now has nothing to export.
+RECENT_SECONDS = 61
+#: Epoch seconds this large are in the year 5138: such a bookmark is epoch milliseconds
+#: (1700003000000 is 2023-11-14T23:03:20Z), as JavaScript tools and some taps write them.
+MILLISECONDS_FROM = 100_000_000_000
+_NUMBER = re.compile(r"\d+(\.\d*)?")
+
+
+def epoch_of_bookmark(value: object) -> int | None:
+    """Epoch seconds of a bookmark in any reasonable form; None when it is none of them.
+
+    An epoch number (the SDK reads JSON numbers with a fraction as Decimal), a string of one,
+    or an ISO date-time: carried over from another tap, or set by hand with ``meltano state
+    set``. Milliseconds are not told apart here (see ``seconds_of_milliseconds``). The tap
+    writes only integers.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (float, Decimal)):
+        return math.floor(value) if math.isfinite(value) else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if _NUMBER.fullmatch(text):
+        return math.floor(Decimal(text))
+    return epoch_of_iso(text)
+
+
+def seconds_of_milliseconds(stream: str, epoch: int) -> tuple[int, str | None]:
+    """A bookmark in epoch seconds, and the line that says so when it was in milliseconds."""
+    if epoch < MILLISECONDS_FROM:
+        return epoch, None
+    seconds = epoch // 1000
+    note = (
+        f"The state's bookmark for '{stream}' looks like milliseconds since the epoch ({epoch}): read as "
+        f"{seconds} seconds ({iso_or_value(seconds)}). The tap writes seconds from now on."
+    )
+    return seconds, note
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where an export starts, and why (for the start line)."""
+
+    start_time: int
+    reason: str
+    too_recent: bool
+    """True when the start is within the last minute Zendesk never serves: nothing to export yet."""
+
+
+def starting_point(stream: str, bookmark: int | None, start_date: int, now: float | None = None) -> Start:
+    """The export's start: the bookmark, or start_date when there is none or it is later.
+
+    A bookmark in the future ends the run with one line naming it (start_date is refused in the
+    future by the settings already). ``now``: epoch seconds, the clock's by default.
+    """
+    now = time.time() if now is None else now
+    if bookmark is not None and bookmark > now:
+        msg = (
+            f"The state's bookmark for '{stream}' is in the future: {bookmark} ({iso_or_value(bookmark)}), "
+            f"later than now ({iso(int(now))}); a mistyped year? Set it to a past second with "
+            "`meltano state set`, or clear the state to start again from start_date."
+        )
+        raise TapError(msg)
+    if bookmark is None:
+        start, reason = start_date, "start_date; no bookmark yet"
+    elif bookmark >= start_date:
+        start, reason = bookmark, "the bookmark"
+    else:
+        start, reason = start_date, "start_date, which is later than the bookmark"
+    return Start(start, reason, too_recent=start > now - RECENT_SECONDS)
+
+
+def iso_or_value(epoch: int) -> str:
+    """The date of an epoch second, or a word for one no calendar holds (years past 9999)."""
+    try:
+        return iso(epoch)
+    except (ValueError, OverflowError, OSError):
+        return "beyond the year 9999"
