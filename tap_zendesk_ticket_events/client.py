@@ -31,11 +31,16 @@ from singer_sdk.pagination import BaseAPIPaginator
 from tap_zendesk_ticket_events import scope as scope_rules
 from tap_zendesk_ticket_events.auth import build_authenticator
 from tap_zendesk_ticket_events.decoding import decode_body, repaired_text_warning
-from tap_zendesk_ticket_events.errors import TapError, describe_http_failure, zendesk_error_text
+from tap_zendesk_ticket_events.errors import (
+    TapError,
+    describe_connection_failure,
+    describe_http_failure,
+    zendesk_error_text,
+)
 from tap_zendesk_ticket_events.page_size import AdaptivePageSize
 from tap_zendesk_ticket_events.pages import REPLICATION_KEY, ExportPage, iso
 from tap_zendesk_ticket_events.progress import Progress
-from tap_zendesk_ticket_events.retry import MAX_ERROR_TRIES, MAX_TRIES, wait_times
+from tap_zendesk_ticket_events.retry import MAX_TRIES, wait_times
 from tap_zendesk_ticket_events.start import epoch_of_bookmark, starting_point
 from tap_zendesk_ticket_events.throttle import ThrottledAdapter
 from tap_zendesk_ticket_events.walk import ExportWalk, PageToken
@@ -250,6 +255,7 @@ class ZendeskExportStream(RESTStream[PageToken]):
         retrying = super().request_decorator(self._at_current_page_size(func))
 
         def send(prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
+            sent_before = self.progress.requests
             try:
                 response = retrying(prepared_request, context)
             except FatalAPIError as exc:
@@ -257,9 +263,9 @@ class ZendeskExportStream(RESTStream[PageToken]):
             except RetriableAPIError as exc:
                 raise TapError(f"Giving up on the export request after repeated failures: {exc}") from None
             except (ConnectionResetError, requests.exceptions.RequestException) as exc:
-                msg = (
-                    f"Giving up on the export request after {MAX_ERROR_TRIES} tries: "
-                    f"{type(exc).__name__} talking to {self.url_base}"
+                tries = self.progress.requests - sent_before
+                msg = describe_connection_failure(
+                    exc, base_url=self.url_base, setting=self.settings.address_setting, tries=tries
                 )
                 raise TapError(msg) from None
             if self.page_size.succeeded():
@@ -286,7 +292,7 @@ class ZendeskExportStream(RESTStream[PageToken]):
     @override
     def backoff_wait_generator(self) -> Generator[float, Any, None]:
         """The tap's waits (``retry.wait_times``): Retry-After, its own budgets, smaller pages."""
-        return wait_times(self._cured_by_a_smaller_page)
+        return wait_times(self._cured_by_a_smaller_page, self.settings.retry_wait_limit)
 
     @override
     def backoff_max_tries(self) -> int:

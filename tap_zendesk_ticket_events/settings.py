@@ -19,6 +19,7 @@ a traceback must not carry a token with it.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
@@ -50,6 +51,10 @@ DEFAULTS: Mapping[str, int | bool | str] = {
 }
 #: Zendesk's largest per_page for incremental exports.
 MAX_PAGE_SIZE = 1000
+#: ``--test``: seconds to wait for an answer, and to wait between tries in all (see
+#: ``Settings.for_connection_test``): two tries and one wait end within about ten seconds.
+TEST_REQUEST_TIMEOUT = 3
+TEST_RETRY_WAIT_LIMIT = 4.0
 AuthMethod = Literal["api_token", "access_token", "oauth_refresh"]
 #: The OAuth refresh settings, all required together (the third auth method).
 OAUTH_REFRESH_SETTINGS = ("refresh_token", "client_id", "client_secret")
@@ -81,6 +86,23 @@ class Settings:
     a PostgreSQL database for machines that do not keep their disk."""
     oauth_token_store_is_default: bool = False
     """True when no ``oauth_token_store`` was set: the file is in the tap's own directory."""
+    address_setting: Literal["subdomain", "api_url"] = "subdomain"
+    """The setting ``base_url`` comes from: what a line about an unreachable host names."""
+    retry_wait_limit: float | None = None
+    """Seconds one request may spend waiting between its tries (None: as the retry policy says)."""
+
+    def for_connection_test(self) -> Settings:
+        """The settings ``--test`` sends its one request with: it answers within seconds, whatever fails.
+
+        Each try waits at most ``TEST_REQUEST_TIMEOUT`` for an answer, and the retries of one
+        request wait ``TEST_RETRY_WAIT_LIMIT`` in all (a 429's Retry-After of a minute is not
+        waited): a failing request ends in about ten seconds.
+        """
+        return dataclasses.replace(
+            self,
+            request_timeout=min(self.request_timeout, TEST_REQUEST_TIMEOUT),
+            retry_wait_limit=TEST_RETRY_WAIT_LIMIT,
+        )
 
     @property
     def auth_settings(self) -> str:
@@ -133,6 +155,7 @@ class Settings:
             client_secret=config.get("client_secret") or None,
             oauth_token_store=oauth_token_store(config, url) if method == "oauth_refresh" else None,
             oauth_token_store_is_default=not config.get("oauth_token_store"),
+            address_setting="api_url" if config.get("api_url") else "subdomain",
         )
 
 

@@ -246,7 +246,12 @@ class TapZendeskTicketEvents(CommandLineTap):
 
     @override
     def test_connection(self) -> None:
-        """Send the one request of ``--test`` and say what answered."""
+        """Send the one request of ``--test`` and say what answered, within seconds whatever fails.
+
+        The settings become ``Settings.for_connection_test``'s (short timeout, short retries)
+        before any stream or authenticator reads them.
+        """
+        self.settings = self.settings.for_connection_test()
         stream = self.streams["ticket_events"]
         assert isinstance(stream, TicketEventsStream)
         events = stream.test_connection()

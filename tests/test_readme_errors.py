@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import signal
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -108,6 +109,23 @@ def scenarios() -> Iterator[tuple[str, Scenario]]:
 
         return run
 
+    def unknown_host(**address: Any) -> Scenario:
+        def run(sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> str:
+            def getaddrinfo(*args: Any, **kwargs: Any) -> Any:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")  # no packet leaves
+
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(socket, "getaddrinfo", getaddrinfo)
+                return error_line_in_process(make_config(sim, **address), caplog)
+
+        return run
+
+    def refused(sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        return error_line_in_process(make_config(sim, api_url=f"http://127.0.0.1:{port}"), caplog)
+
     def broken_pipe(sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> str:
         sim.set_events(make_events(3_000, start=START))
         (tmp_path / "config.json").write_text(json.dumps(make_config(sim, page_size=100)))
@@ -142,6 +160,9 @@ def scenarios() -> Iterator[tuple[str, Scenario]]:
     yield "429s", faults(*["429"] * 10, retry_after=0)
     yield "5xx", faults(*["503"] * 6)
     yield "connection", faults(*["reset"] * 6)
+    yield "refused", refused
+    yield "unknown subdomain", unknown_host(api_url=None, subdomain="acme-typo")
+    yield "unknown api_url host", unknown_host(api_url="https://zendesk.example.invalid")
     yield "stall", stall
     yield "no id", no_id
     yield "bookmark in the future", bookmark(4_102_444_800)  # 2100-01-01
