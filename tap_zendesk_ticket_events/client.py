@@ -421,14 +421,21 @@ class ZendeskExportStream(RESTStream[PageToken]):
             tickets=self.support_type_scope(),
         )
         walk = self.new_walk(start.start_time)
+        written = 0
         try:
             for record in self.request_records(context):
                 yield record
                 # Resumed once the SDK has written and counted the record (its generator contract).
+                written += 1
                 if walk.is_page_end(record):
                     state.checkpoint(record)
         finally:
-            self.progress.summary(state.bookmark(), failed=sys.exc_info()[1], rows=self.derived_rows())
+            self.progress.summary(
+                state.bookmark(),
+                failed=sys.exc_info()[1],
+                rows=self.derived_rows(),
+                written=written if self.selected else None,
+            )
 
     def derived_rows(self) -> dict[str, int]:
         """Rows written so far by the streams derived from this one's pages, by stream."""

@@ -173,7 +173,11 @@ class Progress:
         return "under a minute left" if seconds_left < 60 else f"about {duration(seconds_left)} left"
 
     def summary(
-        self, bookmark: int | None, failed: BaseException | None = None, rows: Mapping[str, int] | None = None
+        self,
+        bookmark: int | None,
+        failed: BaseException | None = None,
+        rows: Mapping[str, int] | None = None,
+        written: int | None = None,
     ) -> None:
         """One line with everything a scheduler's log should keep about the run.
 
@@ -182,6 +186,9 @@ class Progress:
         line follows it. Anything else (a signal's exit, Ctrl-C, the consumer closing the
         stream) is an interruption. ``rows``: the rows each stream derived from these pages
         wrote (``ticket_field_history``, ``ticket_comments``), given when any is selected.
+        ``written``: the records of this stream written (None when it is not selected). A run cut
+        short (a target closing its input, ``| head``) wrote fewer than it received, and the line
+        says both: it agrees with the SDK's ``record_count`` METRIC.
         """
         final = "none" if bookmark is None else f"{bookmark} ({iso(bookmark)})"
         if failed is None:
@@ -191,12 +198,15 @@ class Progress:
         else:
             outcome, why = "stopped", " Interrupted."
         derived = "".join(f"; {name}: {count:,} rows" for name, count in (rows or {}).items())
+        events = f"{self.events:,} events"
+        if written is not None and written != self.events:
+            events = f"{written:,} events written of {self.events:,} received"
         self.logger.info(
-            "%s: %s: %s events, %d pages, %d requests, %d rate-limited (429), %d retries, "
+            "%s: %s: %s, %d pages, %d requests, %d rate-limited (429), %d retries, "
             "%d duplicates dropped, %s%s; bookmark %s.%s",
             self.stream,
             outcome,
-            f"{self.events:,}",
+            events,
             self.pages,
             self.requests,
             self.rate_limited,

@@ -7,6 +7,7 @@ subprocess, as a scheduler runs it.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -110,3 +111,34 @@ def test_a_target_that_stops_reading_is_named_as_the_cause(sim: Simulator, tmp_p
     assert "Exception ignored" not in stderr
     # It stopped early: it did not export the rest into a closed pipe.
     assert len(sim.export_requests()) < 30
+
+
+def test_a_run_cut_by_its_target_reports_the_records_it_wrote(sim: Simulator, tmp_path: Path) -> None:
+    """``tap | head -n 5``: the summary line counts what was written, as the record_count METRIC does."""
+    sim.set_events(make_events(3_000, start=START))
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(make_config(sim)))
+    tap = subprocess.Popen(
+        [*tap_command(), "--config", str(config_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert tap.stdout is not None
+    for _ in range(5):
+        tap.stdout.readline()
+    tap.stdout.close()
+    _, stderr_bytes = tap.communicate(timeout=120)
+    stderr = stderr_bytes.decode()
+
+    summary = re.search(r"ticket_events: stopped: ([\d,]+) events written of ([\d,]+) received", stderr)
+    assert summary is not None, stderr
+    written, received = (int(group.replace(",", "")) for group in summary.groups())
+    counted = [
+        json.loads(line.split("METRIC: ", 1)[1])
+        for line in stderr.splitlines()
+        if "METRIC: " in line and '"record_count"' in line
+    ]
+    (metric,) = [m for m in counted if m["tags"]["stream"] == "ticket_events"]
+    assert metric["value"] == written
+    assert written < received == 1_000  # the first page came whole; the pipe closed in it
