@@ -14,8 +14,11 @@ import itertools
 import json
 import os
 import re
+import shlex
 import shutil
+import socket
 import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,7 @@ from zendesk_simulator import (
     make_metric_events,
     make_recorded_events,
 )
+from zendesk_simulator.__main__ import DOTENV_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"
@@ -196,6 +200,58 @@ def test_meltano_run_into_postgres_then_resume_from_saved_state(tmp_path: Path, 
         assert_ticket_changes_query_answers_right(pg_schema, first + second)
     finally:
         server.stop()
+
+
+@pytest.mark.meltano
+@pytest.mark.target
+@pytest.mark.slow
+def test_the_meltano_path_on_the_simulator_as_written(tmp_path: Path) -> None:
+    """docs/meltano.md's recipe: the simulator started as written, its .env lines added to .env.example's.
+
+    The lines the documentation shows are the ones the simulator prints (on the test's own port),
+    and ``.env.example`` does not trip them (``subdomain`` and ``api_url`` both set).
+    """
+    if not MELTANO.exists():
+        unavailable(f"{MELTANO} is missing: run `python3 tasks.py setup`")
+    project = tmp_path / "project"
+    shutil.copytree(ROOT, project, ignore=NOT_COPIED)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = shlex.split(readme_block("meltano-simulator").replace("--port 8080", f"--port {port}"))
+    assert argv[0] == ".venv/bin/python"
+    simulator = subprocess.Popen([sys.executable, *argv[1:]], cwd=project, stdout=subprocess.PIPE, text=True)
+    try:
+        assert simulator.stdout is not None
+        printed: list[str] = []
+        for line in simulator.stdout:
+            if printed and not line.startswith("TAP_ZENDESK_TICKET_EVENTS_"):
+                break
+            if line.startswith(DOTENV_HEADER) or printed:
+                printed.append(line.rstrip("\n"))
+        recipe = readme_block("meltano-simulator-run")
+        documented = [line for line in recipe.splitlines() if line.startswith("TAP_ZENDESK_TICKET_EVENTS_")]
+        assert documented == [line.replace(f":{port}", ":8080") for line in printed[1:]]
+        env = hermetic_env()
+        env["PATH"] = os.pathsep.join([str(MELTANO.parent), env.get("PATH", "")])
+        meltano(project, env, "install", "tap-zendesk-ticket-events", "target-jsonl", timeout=600)
+        proc = subprocess.run(
+            ["bash", "-e", "-c", recipe.replace(":8080", f":{port}")],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=30)
+    assert_no_secret(proc.stdout, proc.stderr)
+    assert proc.returncode == 0, summary(proc.stderr)
+    landed = (project / "output" / "ticket_events.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["id"] for line in landed) == sorted(e["id"] for e in make_events(5000))
 
 
 def select_derived_streams(project: Path) -> None:
