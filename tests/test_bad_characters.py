@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from tap_zendesk_ticket_events.decoding import REPLACEMENT, decode_body
-from tests.conftest import make_config, run_tap_in_process, selecting
+from tests.conftest import make_config
+from tests.runners import run_tap_in_process, selecting
 from zendesk_simulator import Simulator, make_events
 
 CUT_EMOJI = "\ud83d"  # served as the JSON escape \ud83d

@@ -18,7 +18,8 @@ from tap_zendesk_ticket_events import settings as settings_module
 from tap_zendesk_ticket_events import start as start_module
 from tap_zendesk_ticket_events.errors import ConfigError
 from tap_zendesk_ticket_events.settings import Settings
-from tests.conftest import make_config, run_tap_in_process, selecting
+from tests.conftest import make_config
+from tests.runners import run_tap_in_process, selecting
 from tests.virtual_clock import VirtualClock
 from zendesk_simulator import Simulator, make_events
 

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from tap_zendesk_ticket_events.settings import TEST_REQUEST_TIMEOUT
-from tests.conftest import make_config, run_tap_in_process
+from tests.conftest import make_config
+from tests.runners import run_tap_in_process
 from zendesk_simulator import Simulator, make_events
 
 UNKNOWN = ("acme-typo.zendesk.com", "zendesk.example.invalid")
