@@ -1,52 +1,26 @@
-"""Where an export starts: a stream's bookmark read in any form, start_date, and the mistakes said.
+"""Where an export starts: its bookmark or start_date, and the mistakes about either said in one line.
 
 A bookmark may come from this tap (epoch seconds), from another tool or from ``meltano state
 set`` (a string of seconds, an ISO date-time, or epoch milliseconds): each is read as epoch
-seconds before anything else happens. What no reading makes sense of, and a bookmark in the
-future (a mistyped year: a run would wait for it forever, exiting 0 every time), is one line
-naming the stream and the value. A start within the last minute is no mistake: Zendesk never
-serves that minute, so there is nothing to export yet.
+seconds when the state is loaded (``state.normalise_bookmarks``; milliseconds are told here).
+A bookmark in the future (a mistyped year: a run would wait for it forever, exiting 0 every
+time) is one line naming the stream and the value. A start within the last minute is no
+mistake: Zendesk never serves that minute, so there is nothing to export yet.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 
+from tap_zendesk_ticket_events.dates import iso
 from tap_zendesk_ticket_events.errors import TapError
-from tap_zendesk_ticket_events.pages import epoch_of_iso, iso
 
 #: Zendesk never serves the last minute; a start this close to now has nothing to export.
 RECENT_SECONDS = 61
 #: Epoch seconds this large are in the year 5138: such a bookmark is epoch milliseconds
 #: (1700003000000 is 2023-11-14T23:03:20Z), as JavaScript tools and some taps write them.
 MILLISECONDS_FROM = 100_000_000_000
-_NUMBER = re.compile(r"\d+(\.\d*)?")
-
-
-def epoch_of_bookmark(value: object) -> int | None:
-    """Epoch seconds of a bookmark in any reasonable form; None when it is none of them.
-
-    An epoch number (the SDK reads JSON numbers with a fraction as Decimal), a string of one,
-    or an ISO date-time: carried over from another tap, or set by hand with ``meltano state
-    set``. Milliseconds are not told apart here (see ``seconds_of_milliseconds``). The tap
-    writes only integers.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, (float, Decimal)):
-        return math.floor(value) if math.isfinite(value) else None
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if _NUMBER.fullmatch(text):
-        return math.floor(Decimal(text))
-    return epoch_of_iso(text)
 
 
 def seconds_of_milliseconds(stream: str, epoch: int) -> tuple[int, str | None]:

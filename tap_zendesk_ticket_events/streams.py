@@ -153,6 +153,7 @@ class DerivedStream(Stream):
     _counter: metrics.Counter | None = None
 
     def write_schema(self) -> None:
+        # Private SDK member: no public way to write a stream's SCHEMA (tests/test_sdk_hooks.py).
         self._write_schema_message()
 
     @contextlib.contextmanager
@@ -185,10 +186,12 @@ class DerivedStream(Stream):
             return
         if not self._plain:
             for row in rows:
+                # Private SDK member: the SDK's own record path, maps applied (tests/test_sdk_hooks.py).
                 self._write_record_message(row)
         else:
             extracted = datetime.now(timezone.utc)
             for row in rows:
+                # Private SDK member: the tap's message writer, without the map path (tests/test_sdk_hooks.py).
                 self._tap.write_message(RecordMessage(stream=self.name, record=row, time_extracted=extracted))
         self.rows_written += len(rows)
         if self._counter is not None:
