@@ -73,7 +73,6 @@ AUTH_LABELS = {
 }
 
 
-
 class ExportServices(Protocol):
     """What the tap lends every export stream, one of each per tap.
 

@@ -124,6 +124,7 @@ def scenarios() -> Iterator[tuple[str, Scenario]]:
     yield "unknown subdomain", unknown_host(api_url=None, subdomain="acme-typo")
     yield "unknown api_url host", unknown_host(api_url="https://zendesk.example.invalid")
     yield "stall", stall
+    yield "empty page going nowhere", faults("empty-stuck")
     yield "no id", no_id
     yield "bookmark in the future", bookmark(4_102_444_800)  # 2100-01-01
     yield "bookmark unreadable", bookmark("last tuesday")

@@ -103,8 +103,9 @@ class Simulator:
     faults: deque[str] = field(default_factory=deque)
     """Faults answered to the next export requests, one each: "429", "429-no-retry-after",
     "503-retry-after", "500", "502", "503", "504", "reset", "truncated", "nonjson",
-    "slow:<seconds>", "401", "403", "403-object", "404", "429-text" (plain text), and "ok" (answer
-    normally)."""
+    "slow:<seconds>", "401", "403", "403-object", "404", "429-text" (plain text), "empty-goes-on"
+    and "empty-stuck" (an empty page with ``end_of_stream: false`` whose ``next_page`` moves on, or
+    does not), and "ok" (answer normally)."""
     fault_above_per_page: int | None = None
     """Answer 504 to every request whose per_page exceeds this."""
     latency: float = 0.0
