@@ -51,6 +51,18 @@ def item_second(item: dict[str, Any]) -> int | None:
     return None
 
 
+def record_second(record: dict[str, Any]) -> int:
+    """A planned record's own second: the one a stream starting there takes it from.
+
+    Its item's second, else its stamp (``plan_page`` stamped it with the page's start then).
+    """
+    second = item_second(record)
+    if second is None:
+        stamp: int = record[REPLICATION_KEY]
+        return stamp
+    return second
+
+
 @dataclass
 class ExportPage:
     """One decoded export response: the envelope fields the rules need.

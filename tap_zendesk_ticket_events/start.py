@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from tap_zendesk_ticket_events.dates import iso
 from tap_zendesk_ticket_events.errors import TapError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tap_zendesk_ticket_events.state import ExportState
 
 #: Zendesk never serves the last minute; a start this close to now has nothing to export.
 RECENT_SECONDS = 61
@@ -66,6 +72,46 @@ def starting_point(stream: str, bookmark: int | None, start_date: int, now: floa
     else:
         start, reason = start_date, "start_date, which is later than the bookmark"
     return Start(start, reason, too_recent=start > now - RECENT_SECONDS)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A stream one walk of the export serves: its state entry, and where it starts and why.
+
+    ``take``: what takes each of its records (a stream made from the export's pages writes its
+    rows); None for the export's own stream, whose records go to the SDK.
+    """
+
+    name: str
+    state: ExportState
+    start: int
+    reason: str
+    take: Callable[[dict[str, Any]], None] | None = None
+
+
+def own_words(reason: str) -> str:
+    """A start's reason as one stream of several says it ("from start_date, no bookmark of its own yet")."""
+    return {
+        "start_date; no bookmark yet": "start_date, no bookmark of its own yet",
+        "the bookmark": "its bookmark",
+        "start_date, which is later than the bookmark": "start_date, which is later than its bookmark",
+    }.get(reason, reason)
+
+
+def sideload_phases(
+    start: int, sideload_from: int | None, end_before: int | None
+) -> list[tuple[int, int | None, bool]]:
+    """The stretches one walk crosses: (from, before, with the comments sideloaded).
+
+    The sideload makes pages heavier (and slower, and likelier to time out): it is asked only
+    from the second the streams that need it start at. A page asked without it that reaches
+    past that second is cut there, and the walk goes on from that second with it.
+    """
+    if sideload_from is None:
+        return [(start, end_before, False)]
+    if sideload_from <= start:
+        return [(start, end_before, True)]
+    return [(start, sideload_from, False), (sideload_from, end_before, True)]
 
 
 def iso_or_value(epoch: int) -> str:

@@ -138,7 +138,23 @@ class ExportState:
         streams alone (ticket_field_history, ...) keeps its bookmark too. For a selected stream
         the SDK has already moved the bookmark to the same value, record by record.
         """
+        self.move(reached)
+        self._sink.write_state(self._tap_state())
+
+    def move(self, reached: int) -> None:
+        """The bookmark moves to ``reached``; the STATE that says so is the caller's to write.
+
+        One walk serves several streams, each with a bookmark of its own: they move together,
+        and one STATE follows the page.
+        """
         entry = self._entry()
         entry["replication_key"] = REPLICATION_KEY
         entry["replication_key_value"] = reached
+
+    def write(self) -> None:
+        """A STATE with every bookmark as it is now."""
         self._sink.write_state(self._tap_state())
+
+    def tidy(self) -> None:
+        """Keep the SDK's "starting value" out of the STATE of a stream this run does not export."""
+        self._entry().pop("starting_replication_value", None)
