@@ -47,7 +47,7 @@ from tap_zendesk_ticket_events.progress import Progress
 from tap_zendesk_ticket_events.retry import with_retries
 from tap_zendesk_ticket_events.start import Reader, own_words, sideload_phases, starting_point
 from tap_zendesk_ticket_events.state import ExportState
-from tap_zendesk_ticket_events.throttle import ThrottledAdapter
+from tap_zendesk_ticket_events.throttle import mount
 from tap_zendesk_ticket_events.walk import ExportWalk, PageRequest
 
 if sys.version_info >= (3, 12):
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from tap_zendesk_ticket_events.scope import Scope
     from tap_zendesk_ticket_events.settings import Settings
     from tap_zendesk_ticket_events.state import StateSink
-    from tap_zendesk_ticket_events.throttle import Throttle
+    from tap_zendesk_ticket_events.throttle import AccountPacer, Throttle
 
 AUTH_LABELS = {
     "api_token": "API token (email + api_token)",
@@ -89,6 +89,9 @@ class ExportServices(Protocol):
 
     @property
     def throttle(self) -> Throttle: ...
+
+    @property
+    def pacer(self) -> AccountPacer: ...
 
     @property
     def authenticator(self) -> APIAuthenticatorBase: ...
@@ -144,7 +147,7 @@ class ZendeskExportStream(RESTStream[Any]):
 
     @cached_property
     def progress(self) -> Progress:
-        return Progress(self.name, self.logger, interval=self.settings.progress_interval)
+        return Progress(self.name, self.logger, interval=self.settings.progress_interval, budget=self.services.throttle)
 
     @property
     @override
@@ -154,15 +157,13 @@ class ZendeskExportStream(RESTStream[Any]):
     @property
     @override
     def requests_session(self) -> requests.Session:
-        """The SDK's session, with the tap's one request budget mounted on it for every URL.
+        """The SDK's session, with the export budget on its export URLs, the account-wide one elsewhere.
 
-        Every request the session sends passes it, the OAuth re-send after a 401 included.
+        Every export request the session sends passes the export budget, the OAuth re-send
+        after a 401 included; every other request (a ticket's comments) the account-wide limit.
         """
         session = super().requests_session
-        if not isinstance(session.get_adapter(self.url_base), ThrottledAdapter):
-            adapter = ThrottledAdapter(self.services.throttle)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
+        mount(session, self.url_base, self.services.throttle, self.services.pacer)
         return session
 
     def support_type_scope(self) -> Scope | None:
@@ -294,7 +295,6 @@ class ZendeskExportStream(RESTStream[Any]):
             reason,
             self.settings.end_time,
             AUTH_LABELS.get(self.settings.auth_method, self.settings.auth_method),
-            self.services.throttle.max_per_minute,
             host=self.url_base,  # scheme, host and port only: settings.py refuses credentials or a query
             comments=comments,
             tickets=self.support_type_scope(),

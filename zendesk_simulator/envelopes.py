@@ -90,6 +90,14 @@ class Simulator:
     next_page_host: str | None = None
     """Put this ``scheme://host:port`` into ``next_page`` instead of the simulator's own."""
     rate_limit_per_minute: int | None = None
+    """The account's export budget per minute (10, or 30 with High Volume): announced in the
+    ``zendesk-ratelimit-incremental-exports`` header of every export answer, and enforced with
+    429s. None: no budget and no header."""
+    other_client_per_minute: int = 0
+    """Export requests another integration of the account spends at the start of every minute
+    (counted from the first export request), as far as the budget lets it."""
+    account_rate_limit_per_minute: int = 400
+    """The account-wide limit of the other endpoints (a ticket's comments), in their headers."""
     retry_after: int | None = 60
     too_recent_status: int = 422
     too_recent_text: bool = False
@@ -119,6 +127,8 @@ class Simulator:
     _timestamps: list[int] = field(default_factory=list)
     _metric_timestamps: list[int] = field(default_factory=list)
     _window: deque[float] = field(default_factory=deque)
+    _other_client_next: float | None = None
+    _account_window: deque[float] = field(default_factory=deque)
     _payloads: dict[tuple[str, int, int, bool, str, str, str], tuple[bytes, int]] = field(default_factory=dict)
     _scoped: dict[str, tuple[list[dict[str, Any]], list[int]]] = field(default_factory=dict)
 
@@ -180,6 +190,19 @@ class Simulator:
 
     def clock(self) -> float:
         return time.time() if self.now is None else self.now
+
+    def ticket_comments(self, ticket_id: int) -> list[dict[str, Any]] | None:
+        """The ticket's comments as ``GET /api/v2/tickets/{id}/comments`` lists them; None: no such ticket."""
+        with self.lock:
+            events = [e for e in self.events if e.get("ticket_id") == ticket_id]
+        if not events:
+            return None
+        return [
+            child["_full"]
+            for event in events
+            for child in event.get("child_events") or []
+            if isinstance(child, dict) and isinstance(child.get("_full"), dict) and child.get("event_type") == "Comment"
+        ]
 
     def export_requests(self, kind: str | None = "ticket_events") -> list[Request]:
         """Export requests for one dataset (None: both)."""

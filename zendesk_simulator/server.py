@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 import socket
 import sys
 import threading
@@ -19,9 +20,11 @@ else:  # typing_extensions before 3.12
     from typing_extensions import override
 
 from zendesk_simulator.envelopes import DEFAULT_SCOPE, EXPORT_PATHS, PATH_KIND, SCOPES, Page, Request, Simulator
-from zendesk_simulator.faults import budget_wait, export_fault, rate_limited
+from zendesk_simulator.faults import export_fault, rate_limited, spend_account, spend_export
 from zendesk_simulator.oauth import OAUTH_TOKEN_PATH
 
+#: A ticket's comments (the account-wide limit, not the export budget).
+COMMENTS_PATH = re.compile(r"/api/v2/tickets/(\d+)/comments(?:\.json)?")
 #: How often serve_forever looks for a shutdown request: socketserver's 0.5 s made every
 #: stop() (the end of every test with a simulator) wait half a second.
 POLL_SECONDS = 0.02
@@ -87,17 +90,47 @@ class Handler(BaseHTTPRequestHandler):
         self.send(status, body, headers)
 
     def answer(self, sim: Simulator, path: str, params: dict[str, str], auth: str) -> tuple[int, Any, dict[str, str]]:
-        if path not in EXPORT_PATHS:
+        comments = COMMENTS_PATH.fullmatch(path)
+        if path not in EXPORT_PATHS and comments is None:
             return 404, {"error": "InvalidEndpoint", "description": "Not found"}, {}
         refused = sim.oauth.bearer_refusal(auth)
         if refused is not None:
             return refused
         if not self.authorized(sim, auth):
             return 401, {"error": "Couldn't authenticate you"}, {}
+        if comments is not None:
+            return self.comments_answer(sim, int(comments[1]))
+        budget: dict[str, str] = {}
         if sim.rate_limit_per_minute is not None:
-            wait = budget_wait(sim)
+            wait, budget = spend_export(sim)
             if wait is not None:
-                return rate_limited(math.ceil(wait))
+                status, body, headers = rate_limited(math.ceil(wait))
+                return status, body, {**budget, **headers}
+        status, body, headers = self.export_answer(sim, path, params)
+        return status, body, {**budget, **headers}
+
+    @staticmethod
+    def comments_answer(sim: Simulator, ticket_id: int) -> tuple[int, Any, dict[str, str]]:
+        """A ticket's comments, one page, under the account-wide limit (not the export budget)."""
+        wait, headers = spend_account(sim)
+        if wait is not None:
+            status, body, retry = rate_limited(math.ceil(wait))
+            return (
+                status,
+                {**body, "description": "Number of allowed API requests per minute exceeded"},
+                {
+                    **headers,
+                    **retry,
+                },
+            )
+        found = sim.ticket_comments(ticket_id)
+        if found is None:
+            return 404, {"error": "RecordNotFound", "description": "Not found"}, headers
+        page = {"comments": found, "meta": {"has_more": False, "after_cursor": None}, "links": {"next": None}}
+        return 200, page, headers
+
+    def export_answer(self, sim: Simulator, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        """The export's own answer, once auth and the budget let the request through."""
         per_page = int(params.get("per_page", "1000"))
         if sim.fault_above_per_page is not None and per_page > sim.fault_above_per_page:
             return 504, {"error": "GatewayTimeout"}, {}
