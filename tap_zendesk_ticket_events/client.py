@@ -204,6 +204,8 @@ class ZendeskExportStream(RESTStream[Any]):
         self._say_start(readers, start, sideload_from)
         ours = next((reader for reader in readers if reader.take is None), None)
         takers = [(reader.start, reader.take) for reader in readers if reader.take is not None]
+        # Only when a stream starts later than the walk is a record's own second needed.
+        staggered = any(reader.start > start for reader in readers)
         page_size = AdaptivePageSize(self.settings.page_size)
         written = 0
         try:
@@ -218,7 +220,7 @@ class ZendeskExportStream(RESTStream[Any]):
                         plan = step.plan
                         self._say_page(answered, step.raised_to, plan)
                         for record in plan.records:
-                            second = record_second(record)
+                            second = record_second(record) if staggered else start
                             for taker_start, take in takers:
                                 if second >= taker_start:
                                     take(record)
