@@ -237,6 +237,8 @@ def test_the_meltano_path_on_the_simulator_as_written(tmp_path: Path) -> None:
     finally:
         simulator.terminate()
         simulator.wait(timeout=30)
+        if simulator.stdout is not None:
+            simulator.stdout.close()
     assert_no_secret(proc.stdout, proc.stderr)
     assert proc.returncode == 0, summary(proc.stderr)
     landed = (project / "output" / "ticket_events.jsonl").read_text().splitlines()
