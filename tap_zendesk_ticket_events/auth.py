@@ -49,7 +49,7 @@ from singer_sdk.authenticators import (
 )
 
 from tap_zendesk_ticket_events.client_credentials import ClientCredentialsAuthenticator
-from tap_zendesk_ticket_events.errors import TapError
+from tap_zendesk_ticket_events.errors import TapError, describe_connection_failure
 from tap_zendesk_ticket_events.oauth_common import (
     TOKEN_PATH,
     TransientTokenFailure,
@@ -353,14 +353,22 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
 
     def _request_tokens(self, refresh_token: str) -> dict[str, Any]:
         """POST the refresh grant, retrying transient failures; one-line TapError otherwise."""
-        retrying = with_retries(self._post_refresh_grant, (TransientTokenFailure,), on_backoff=self._log_retry)
+        retrying = with_retries(
+            self._post_refresh_grant,
+            (TransientTokenFailure,),
+            on_backoff=self._log_retry,
+            wait_limit=self._settings.retry_wait_limit,
+        )
         try:
             return retrying(refresh_token)
         except TransientTokenFailure as exc:
             msg = f"Giving up on the OAuth token request after repeated failures: {exc}"
             raise TapError(msg) from None
         except (ConnectionResetError, requests.exceptions.RequestException) as exc:
-            msg = f"Giving up on the OAuth token request: {type(exc).__name__} talking to {self._settings.base_url}"
+            settings = self._settings
+            msg = describe_connection_failure(
+                exc, base_url=settings.base_url, setting=settings.address_setting, request="OAuth token request"
+            )
             raise TapError(msg) from None
 
     def _post_refresh_grant(self, refresh_token: str) -> dict[str, Any]:

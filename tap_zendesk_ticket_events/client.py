@@ -2,14 +2,18 @@
 
 ``ZendeskExportStream.get_records`` is the whole export, top to bottom::
 
-    for each page, until the walk (walk.py) has no next request:
+    the streams the walk serves (this one when selected, and those made from its pages), each
+    from its own bookmark (start.py); the walk starts at the earliest
+    for each page, until the walk (walk.py) has no next request (and once more from where the
+    comments' sideload starts, when it starts later):
         fetch_page: the request the walk asks for goes out through the SDK's session (the
                     tap's throttle mounted on it), the tap's authenticator and the one retry
                     policy (retry.py); the answer is decoded once
         walk.advance: the page rules (pages.py) plan the page; the walk moves on
-        the page's records are yielded (the SDK writes them, with their derived rows)
+        each record goes to the streams whose start it has reached: the derived streams
+                    write their rows, this stream's are yielded (the SDK writes them)
         after_page: room for more work on the page's records, before its checkpoint
-        ExportState.checkpoint (state.py): the bookmark moves, a STATE follows
+        the bookmarks the walk has reached move (state.py), one STATE follows
 
 Everything about one page is a local variable of that loop. The SDK keeps the catalog,
 selection, stream maps, RECORD and STATE writing, its metrics and the command line.
@@ -19,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,11 +34,18 @@ from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_zendesk_ticket_events.dates import iso
-from tap_zendesk_ticket_events.errors import TapError, describe_http_failure, zendesk_error_text
+from tap_zendesk_ticket_events.decoding import decode_body, repaired_text_warning
+from tap_zendesk_ticket_events.errors import (
+    TapError,
+    describe_connection_failure,
+    describe_http_failure,
+    zendesk_error_text,
+)
 from tap_zendesk_ticket_events.page_size import AdaptivePageSize
-from tap_zendesk_ticket_events.pages import REPLICATION_KEY, ExportPage
+from tap_zendesk_ticket_events.pages import REPLICATION_KEY, ExportPage, record_second
 from tap_zendesk_ticket_events.progress import Progress
-from tap_zendesk_ticket_events.retry import MAX_ERROR_TRIES, with_retries
+from tap_zendesk_ticket_events.retry import with_retries
+from tap_zendesk_ticket_events.start import Reader, own_words, sideload_phases, starting_point
 from tap_zendesk_ticket_events.state import ExportState
 from tap_zendesk_ticket_events.throttle import mount
 from tap_zendesk_ticket_events.walk import ExportWalk, PageRequest
@@ -46,7 +56,7 @@ else:  # typing_extensions before 3.12
     from typing_extensions import override
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from backoff.types import Details
     from singer_sdk.authenticators import APIAuthenticatorBase
@@ -66,10 +76,6 @@ AUTH_LABELS = {
     "oauth_refresh": "OAuth with a rotating refresh token",
     "oauth_client_credentials": "OAuth client credentials",
 }
-#: Zendesk never serves the last minute; a start this close to now has nothing to export.
-RECENT_SECONDS = 61
-
-_decoder = msgspec.json.Decoder()
 
 
 class ExportServices(Protocol):
@@ -128,6 +134,8 @@ class ZendeskExportStream(RESTStream[Any]):
     # object in the schema is open: the SDK's recursive conforming could change nothing and
     # cost two thirds of the tap's CPU. Field selection (deselected properties) still applies.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    _repaired_text_logged = False
+    """True once the run said that a page's text was repaired (see decoding.py): one line per run."""
 
     def __init__(self, tap: Tap, services: ExportServices) -> None:
         super().__init__(tap)
@@ -181,74 +189,135 @@ class ZendeskExportStream(RESTStream[Any]):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Export the window from the bookmark (or start_date), a checkpoint after every page."""
-        state = ExportState(
-            self.name,
-            lambda: self.get_context_state(context),
-            lambda: self.tap_state,
-            self.services.state_writer,
-            self.logger,
-        )
-        start = self._start(state)
-        if start is None:
+        """One walk of the export for every stream it serves, a checkpoint after every page.
+
+        Each stream (this one when selected, and the streams made from its pages) has a bookmark
+        of its own and takes the records from its own starting point; the walk starts at the
+        earliest of them, so a stream selected later gets its whole history while the others
+        write nothing twice (but the boundary second a resume always reads again).
+        """
+        own = self._state_of(self.name, lambda: self.get_context_state(context))
+        readers = self._readers(own)
+        if not readers:
             return
-        sideload = self.sideload_reason() is not None
+        start = min(reader.start for reader in readers)
+        sideload_from = self.sideload_from({reader.name: reader.start for reader in readers})
+        self._say_start(readers, start, sideload_from)
+        ours = next((reader for reader in readers if reader.take is None), None)
+        takers = [(reader.start, reader.take) for reader in readers if reader.take is not None]
+        # Only when a stream starts later than the walk is a record's own second needed.
+        staggered = any(reader.start > start for reader in readers)
         page_size = AdaptivePageSize(self.settings.page_size)
-        walk = ExportWalk(start, page_size, end_before=self.settings.end_time, sideload=sideload)
+        written = 0
         try:
             with self.get_http_request_counter() as request_counter:
                 request_counter.with_context(context)
-                while (request := walk.next_request()) is not None:
-                    answered, page = self.fetch_page(request, walk, context)
-                    request_counter.increment()
-                    step = walk.advance(answered, page)
-                    plan = step.plan
-                    self._say_page(answered, step.raised_to, plan)
-                    # Resumed only once the SDK has written and counted the page's last record.
-                    yield from plan.records
-                    self.after_page(plan)
-                    if plan.records:
-                        state.checkpoint(plan.records[-1][REPLICATION_KEY])
-                    if plan.stall_error:
-                        raise TapError(plan.stall_error)
+                for begin, end_before, sideload in sideload_phases(start, sideload_from, self.settings.end_time):
+                    walk = ExportWalk(begin, page_size, end_before=end_before, sideload=sideload)
+                    while (request := walk.next_request()) is not None:
+                        answered, page = self.fetch_page(request, walk, context)
+                        request_counter.increment()
+                        step = walk.advance(answered, page)
+                        plan = step.plan
+                        self._say_page(answered, step.raised_to, plan)
+                        for record in plan.records:
+                            second = record_second(record) if staggered else start
+                            for taker_start, take in takers:
+                                if second >= taker_start:
+                                    take(record)
+                            if ours is not None and second >= ours.start:
+                                yield record
+                                written += 1  # resumed once the SDK has written and counted the record
+                        self.after_page(plan)
+                        if plan.records:
+                            self._checkpoint(readers, plan.records[-1][REPLICATION_KEY])
+                        if plan.stall_error:
+                            raise TapError(plan.stall_error)
         finally:
-            self.progress.summary(state.bookmark(), failed=sys.exc_info()[1], rows=self.derived_rows())
+            self.progress.summary(
+                readers[0].state.bookmark(),
+                failed=sys.exc_info()[1],
+                rows=self.derived_rows(),
+                written=written if ours is not None else None,
+            )
 
     def after_page(self, plan: PagePlan) -> None:
         """Work on a page once its records are written and before its checkpoint (none here)."""
 
-    def _start(self, state: ExportState) -> int | None:
-        """Where the export starts, said in its start line; None when there is nothing to ask."""
-        bookmark = state.begin(self.support_type_scope())
-        start_date = self.settings.start_time
-        start = start_date if bookmark is None else max(bookmark, start_date)
-        if start > time.time() - RECENT_SECONDS:
-            self.logger.info(
-                "%s: nothing to export yet: start_time %s (%s) is within the last minute Zendesk never serves.",
-                self.name,
-                start,
-                iso(start),
-            )
-            return None
-        if self.settings.end_time is not None and start >= self.settings.end_time:
-            self.logger.info("%s: nothing to export: the bookmark is already at end_date.", self.name)
-            return None
-        if bookmark is None:
-            reason = "start_date; no bookmark yet"
-        elif bookmark >= start_date:
-            reason = "the bookmark"
+    def derived_takers(self) -> list[tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str, Any]], None]]]:
+        """The selected streams made from this export's records: (name, its state entry, what takes a record).
+
+        None here; ticket events have two.
+        """
+        return []
+
+    def sideload_from(self, starts: Mapping[str, int]) -> int | None:  # noqa: ARG002 - ticket events use it
+        """The second from which the comments are sideloaded, by the streams' starts; None: never."""
+        return None
+
+    def _state_of(self, name: str, entry: Callable[[], dict[str, Any]]) -> ExportState:
+        return ExportState(name, entry, lambda: self.tap_state, self.services.state_writer, self.logger)
+
+    def _readers(self, own: ExportState) -> list[Reader]:
+        """The streams this walk serves, each from its own start; those with nothing to ask are said and left out.
+
+        This stream's own entry is left as it is when it is not selected (its bookmark stays).
+        """
+        candidates: list[tuple[str, ExportState, Callable[[dict[str, Any]], None] | None]] = []
+        if self.selected:
+            candidates.append((self.name, own, None))
         else:
-            reason = "start_date, which is later than the bookmark"
+            own.tidy()
+        for name, entry, writes in self.derived_takers():
+            candidates.append((name, self._state_of(name, entry), writes))
+        readers = []
+        for name, state, take in candidates:
+            starting = starting_point(name, state.begin(self.support_type_scope()), self.settings.start_time)
+            if starting.too_recent:
+                self.logger.info(
+                    "%s: nothing to export yet: start_time %s (%s) is within the last minute Zendesk never serves.",
+                    name,
+                    starting.start_time,
+                    iso(starting.start_time),
+                )
+            elif self.settings.end_time is not None and starting.start_time >= self.settings.end_time:
+                self.logger.info("%s: nothing to export: the bookmark is already at end_date.", name)
+            else:
+                readers.append(Reader(name, state, starting.start_time, starting.reason, take))
+        return readers
+
+    def _say_start(self, readers: list[Reader], start: int, sideload_from: int | None) -> None:
+        """The start line: the walk's window, and each stream's own starting point when it serves several."""
+        earliest = next(reader for reader in readers if reader.start == start)
+        reason = earliest.reason if len(readers) == 1 else f"the earliest start, {earliest.name}'s: {earliest.reason}"
+        comments = self.sideload_reason()
+        if comments is not None and sideload_from is not None and sideload_from > start:
+            comments += f"; from {iso(sideload_from)} on"
         self.progress.start(
             start,
             reason,
             self.settings.end_time,
             AUTH_LABELS.get(self.settings.auth_method, self.settings.auth_method),
             host=self.url_base,  # scheme, host and port only: settings.py refuses credentials or a query
-            comments=self.sideload_reason(),
+            comments=comments,
             tickets=self.support_type_scope(),
         )
-        return start
+        if len(readers) > 1:
+            for reader in readers:
+                self.logger.info(
+                    "%s: from %s (%s, %d).", reader.name, own_words(reader.reason), iso(reader.start), reader.start
+                )
+
+    def _checkpoint(self, readers: list[Reader], reached: int) -> None:
+        """A page's records are all written: each stream that has begun moves its bookmark; one STATE.
+
+        A stream whose start is still ahead keeps its bookmark: it never goes back.
+        """
+        moved = [reader for reader in readers if reached >= reader.start]
+        for reader in moved:
+            reader.state.move(reached)
+        if moved:
+            moved[0].state.write()
 
     def _say_page(self, answered: PageRequest, raised_to: int | None, plan: PagePlan) -> None:
         """The page's lines: a page size raised, a second re-asked, the progress line."""
@@ -307,16 +376,23 @@ class ZendeskExportStream(RESTStream[Any]):
             return current, self._read(self._send(current, context))
 
         trying = with_retries(
-            attempt, (RetriableAPIError,), on_backoff=self._say_retry, cured_at_once=cured_by_a_smaller_page
+            attempt,
+            (RetriableAPIError,),
+            on_backoff=self._say_retry,
+            cured_at_once=cured_by_a_smaller_page,
+            wait_limit=self.settings.retry_wait_limit,
         )
+        sent_before = self.progress.requests
         try:
             return trying()
         except RetriableAPIError as exc:
             raise TapError(f"Giving up on the export request after repeated failures: {exc}") from None
         except (ConnectionResetError, requests.exceptions.RequestException) as exc:
-            msg = (
-                f"Giving up on the export request after {MAX_ERROR_TRIES} tries: "
-                f"{type(exc).__name__} talking to {self.url_base}"
+            msg = describe_connection_failure(
+                exc,
+                base_url=self.url_base,
+                setting=self.settings.address_setting,
+                tries=self.progress.requests - sent_before,
             )
             raise TapError(msg) from None
 
@@ -375,10 +451,15 @@ class ZendeskExportStream(RESTStream[Any]):
         if status >= HTTPStatus.MULTIPLE_CHOICES:  # redirects are not followed: see _send
             raise TapError(describe_http_failure(response, self.settings.auth_settings, self.settings.auth_method))
         try:
-            return ExportPage.decode(_decoder.decode(response.content), self.records_key)
+            decoded = decode_body(response.content, self.records_key)
+            page = ExportPage.decode(decoded.body, self.records_key)
         except (msgspec.DecodeError, TypeError, ValueError) as exc:
             # A truncated or non-JSON body is a transient fault of some proxy: retry it.
             raise RetriableAPIError(f"{status} with an unusable body ({exc})", response) from None
+        if decoded.repaired and not self._repaired_text_logged:
+            self._repaired_text_logged = True
+            self.logger.warning("%s: %s", self.name, repaired_text_warning(decoded))
+        return page
 
     def _say_retry(self, details: Details) -> None:
         """Say what failed and how long the tap waits, without URLs' queries or headers."""

@@ -31,7 +31,7 @@ import requests
 from singer_sdk.authenticators import APIAuthenticatorBase
 
 from tap_zendesk_ticket_events.errors import OAUTH_CLIENTS_PAGE as CLIENTS_PAGE
-from tap_zendesk_ticket_events.errors import TapError
+from tap_zendesk_ticket_events.errors import TapError, describe_connection_failure
 from tap_zendesk_ticket_events.oauth_common import (
     TOKEN_PATH,
     TransientTokenFailure,
@@ -154,14 +154,22 @@ class ClientCredentialsAuthenticator(APIAuthenticatorBase):
 
     def _request_token(self) -> dict[str, Any]:
         """POST the client-credentials grant, retrying transient failures; one-line TapError otherwise."""
-        retrying = with_retries(self._post_grant, (TransientTokenFailure,), on_backoff=self._log_retry)
+        retrying = with_retries(
+            self._post_grant,
+            (TransientTokenFailure,),
+            on_backoff=self._log_retry,
+            wait_limit=self._settings.retry_wait_limit,
+        )
         try:
             return retrying()
         except TransientTokenFailure as exc:
             msg = f"Giving up on the OAuth token request after repeated failures: {exc}"
             raise TapError(msg) from None
         except (ConnectionResetError, requests.exceptions.RequestException) as exc:
-            msg = f"Giving up on the OAuth token request: {type(exc).__name__} talking to {self._settings.base_url}"
+            settings = self._settings
+            msg = describe_connection_failure(
+                exc, base_url=settings.base_url, setting=settings.address_setting, request="OAuth token request"
+            )
             raise TapError(msg) from None
 
     def _post_grant(self) -> dict[str, Any]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 from http import HTTPStatus
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     import requests
@@ -75,3 +78,85 @@ def zendesk_error_text(response: requests.Response) -> str:
     description = body.get("description") if isinstance(body, dict) else None
     text = ": ".join(str(part) for part in (error, description) if part)
     return " ".join(text.split())[:200] or (response.reason or "")
+
+
+#: OS-level failures of a connection, as found under requests' and urllib3's wrappers.
+_NETWORK_FAILURES = (
+    socket.gaierror,
+    ConnectionRefusedError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    TimeoutError,
+    ssl.SSLError,
+)
+
+
+def network_cause(exc: BaseException) -> OSError | None:
+    """The failure of the connection itself under ``exc`` (DNS, refused, reset, timeout, TLS), if any.
+
+    requests wraps urllib3, which wraps the socket's error: it is found through ``args``,
+    ``reason``, ``__cause__`` and ``__context__``.
+    """
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, _NETWORK_FAILURES):
+            return current
+        linked = [*current.args, getattr(current, "reason", None), current.__cause__, current.__context__]
+        todo.extend(each for each in linked if isinstance(each, BaseException))
+    return None
+
+
+def does_not_resolve(exc: BaseException) -> bool:
+    """True when the host's name did not resolve: a wrong setting, which no retry cures."""
+    return isinstance(network_cause(exc), socket.gaierror)
+
+
+def describe_connection_failure(
+    exc: BaseException, *, base_url: str, setting: str, request: str = "export request", tries: int | None = None
+) -> str:
+    """One line for a request that never got an answer, naming the setting that gave the address.
+
+    A name that does not resolve is said as such (it was not retried); any other failure of the
+    connection (refused, reset, timed out) was retried, and the line says how often.
+    """
+    host = urlsplit(base_url).hostname or base_url
+    cause = network_cause(exc)
+    check = f"check the setting '{setting}' ({_from_setting(setting, base_url)})"
+    if isinstance(cause, socket.gaierror):
+        reason = cause.strerror or str(cause)
+        return (
+            f"The host '{host}' does not resolve ({reason}): {check}, or this machine's DNS. "
+            f"The {request} was not sent, and not retried."
+        )
+    after = f" after {tries} {'try' if tries == 1 else 'tries'}" if tries is not None else ""
+    if cause is None:  # a cut or undecodable answer: the address answered
+        return f"Giving up on the {request}{after}: {type(exc).__name__} talking to {base_url}."
+    what = _connection_failure_text(cause)
+    return (
+        f"Giving up on the {request}{after}: {type(exc).__name__} talking to {base_url} ({what}): "
+        f"{check}, or the network between this machine and {host}."
+    )
+
+
+def _from_setting(setting: str, base_url: str) -> str:
+    if setting == "subdomain":
+        subdomain = (urlsplit(base_url).hostname or "").split(".", 1)[0]
+        return f"'{subdomain}' makes {base_url}"
+    return base_url
+
+
+def _connection_failure_text(cause: OSError) -> str:
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused: nothing listens at that address"
+    if isinstance(cause, (ConnectionResetError, ConnectionAbortedError)):
+        return "connection reset"
+    if isinstance(cause, TimeoutError):
+        return "no answer in time"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS failed: {cause.reason or cause}"
+    return type(cause).__name__

@@ -7,7 +7,9 @@ API notes, including what recorded responses show):
   is deduplicated by id (an item's second: ``timestamp``, else ``time`` or ``created_at``).
 - The export ends on ``end_of_stream: true``. Responses without the key (recorded in the wild,
   and Zendesk's own metric-events example) end at a page that brings nothing past its
-  ``start_time``; an empty page ends it too, since there is nothing to go on from.
+  ``start_time``. An empty page never ends an export that says it goes on
+  (``end_of_stream: false``): the next page starts where ``end_time`` or ``next_page`` points,
+  and a page that points nowhere later is an error naming it, never a silent end.
 - Zendesk grows a page to hold its last second whole. A page that ends where it started is a
   complete second when it grew past ``per_page``; when it holds exactly ``per_page`` items it
   is either a second of exactly that size or a second cut short by an API that broke the rule,
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from tap_zendesk_ticket_events.dates import epoch_of_iso, iso
 from tap_zendesk_ticket_events.errors import TapError
@@ -48,18 +51,33 @@ def item_second(item: dict[str, Any]) -> int | None:
     return None
 
 
+def record_second(record: dict[str, Any]) -> int:
+    """A planned record's own second: the one a stream starting there takes it from.
+
+    Its item's second, else its stamp (``plan_page`` stamped it with the page's start then).
+    """
+    second = item_second(record)
+    if second is None:
+        stamp: int = record[REPLICATION_KEY]
+        return stamp
+    return second
+
+
 @dataclass
 class ExportPage:
     """One decoded export response: the envelope fields the rules need.
 
-    ``count`` and ``next_page`` are ignored on purpose: recorded copies show ``count``
-    disagreeing with the items, and ``next_page`` can point elsewhere or repeat the boundary.
+    ``count`` is ignored on purpose: recorded copies show it disagreeing with the items. Of
+    ``next_page`` only its ``start_time`` is read, never its host (it can point elsewhere), and
+    only for an empty page that says the export goes on (see ``_next_request``).
     """
 
     items: list[dict[str, Any]]
     end_time: int | None
     end_of_stream: bool | None
     """None when the response has no ``end_of_stream`` key (older and metric-export bodies)."""
+    next_page_start: int | None = None
+    """The ``start_time`` of ``next_page``'s query, when it has one."""
 
     @classmethod
     def decode(cls, body: object, records_key: str) -> ExportPage:
@@ -79,7 +97,9 @@ class ExportPage:
             msg = "'end_time' is not an integer"
             raise ValueError(msg)
         end_of_stream = body.get("end_of_stream")
-        return cls(items, end_time, None if end_of_stream is None else bool(end_of_stream))
+        next_page = body.get("next_page")
+        next_page_start = start_time_of(next_page) if isinstance(next_page, str) else None
+        return cls(items, end_time, None if end_of_stream is None else bool(end_of_stream), next_page_start)
 
     @classmethod
     def empty_end(cls) -> ExportPage:
@@ -220,13 +240,34 @@ def _next_request(  # noqa: PLR0911 - one return per rule reads best
             "points at that second."
         )
         return None, None, stall
+    if count == 0 and page.end_of_stream is False:
+        # Empty, and the API says the export goes on: follow next_page when it points later; a
+        # page that moves nowhere is neither the end (the rest would never be read, run after
+        # run) nor a place to ask again (a loop).
+        if page.next_page_start is not None and page.next_page_start > start_time:
+            if end_before is not None and page.next_page_start >= end_before:
+                return None, None, None
+            return page.next_page_start, None, None
+        stall = (
+            f"Zendesk answered an empty page with end_of_stream false for start_time={start_time} "
+            f"({iso(start_time)}), and neither its end_time ({page.end_time}) nor its next_page "
+            f"(start_time {page.next_page_start}) goes past it: it says the export goes on but not from where; "
+            "stopping rather than ending early or looping. The state points at that second."
+        )
+        return None, None, stall
     if count == 0 or page.end_of_stream is None:
-        # Nothing past start_time: the end of the export (no end_of_stream key), or an empty page
-        # that leaves nothing to go on from. The bookmark stays where the data ends.
+        # Nothing past start_time: the end of the export (no end_of_stream key, or end_of_stream
+        # true). The bookmark stays where the data ends.
         return None, None, None
     # end_of_stream is false and the page, not full, holds only this second: the second is
     # whole, and the API says there is more after it.
     return start_time + 1, None, None
+
+
+def start_time_of(url: str) -> int | None:
+    """The ``start_time`` of a ``next_page`` URL's query (a whole number), None without one."""
+    values = parse_qs(urlsplit(url).query).get("start_time", [])
+    return int(values[-1]) if values and values[-1].isdigit() else None
 
 
 def _id_key(item: dict[str, Any]) -> tuple[int, str]:

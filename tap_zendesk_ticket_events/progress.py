@@ -189,7 +189,11 @@ class Progress:
         return (self.budget.others_waits, self.budget.others_waited)
 
     def summary(
-        self, bookmark: int | None, failed: BaseException | None = None, rows: Mapping[str, int] | None = None
+        self,
+        bookmark: int | None,
+        failed: BaseException | None = None,
+        rows: Mapping[str, int] | None = None,
+        written: int | None = None,
     ) -> None:
         """One line with everything a scheduler's log should keep about the run.
 
@@ -198,6 +202,9 @@ class Progress:
         line follows it. Anything else (a signal's exit, Ctrl-C, the consumer closing the
         stream) is an interruption. ``rows``: the rows each stream derived from these pages
         wrote (``ticket_field_history``, ``ticket_comments``), given when any is selected.
+        ``written``: the records of this stream written (None when it is not selected). A run cut
+        short (a target closing its input, ``| head``) wrote fewer than it received, and the line
+        says both: it agrees with the SDK's ``record_count`` METRIC.
         """
         final = "none" if bookmark is None else f"{bookmark} ({iso(bookmark)})"
         if failed is None:
@@ -208,13 +215,16 @@ class Progress:
             outcome, why = "stopped", " Interrupted."
         waits, waited = (now - then for now, then in zip(self._others(), self._others_at_start, strict=True))
         derived = "".join(f"; {name}: {count:,} rows" for name, count in (rows or {}).items())
+        events = f"{self.events:,} events"
+        if written is not None and written != self.events:
+            events = f"{written:,} events written of {self.events:,} received"
         self.logger.info(
-            "%s: %s: %s events, %d pages, %d requests, %d rate-limited (429), "
+            "%s: %s: %s, %d pages, %d requests, %d rate-limited (429), "
             "%d waits for another client's use of the minute (%s), %d retries, "
             "%d duplicates dropped, %s%s; bookmark %s.%s",
             self.stream,
             outcome,
-            f"{self.events:,}",
+            events,
             self.pages,
             self.requests,
             self.rate_limited,

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import backoff
 import requests
 
+from tap_zendesk_ticket_events.errors import does_not_resolve
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
@@ -58,19 +60,25 @@ def retry_after(response: requests.Response) -> float | None:
 
 def wait_times(
     cured_at_once: Callable[[BaseException], bool] | None = None,
+    wait_limit: float | None = None,
 ) -> Generator[float, BaseException, None]:
     """Wait generator: backoff sends each failure in and sleeps what comes out.
 
     ``cured_at_once`` may claim a failure it has already remedied (a smaller page after a
-    timeout): that try is repeated at once and not counted. Returning ends the retries, and
-    backoff re-raises the last failure.
+    timeout): that try is repeated at once and not counted. A host name that does not resolve
+    is a wrong setting, never retried. ``wait_limit``: the seconds one request may spend waiting
+    in all (``--test`` answers within seconds); a wait that would pass it is not waited.
+    Returning ends the retries, and backoff re-raises the last failure.
     """
     rate_limited = errors = 0
+    waited = 0.0
     exc = yield 0.0
     while True:
         if cured_at_once is not None and cured_at_once(exc):
             exc = yield 0.0
             continue
+        if does_not_resolve(exc):
+            return
         response = getattr(exc, "response", None)
         named_wait = retry_after(response) if response is not None else None
         if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
@@ -84,6 +92,9 @@ def wait_times(
                 return
             expo = BACKOFF_FACTOR * 2 ** (errors - 1)
             wait = named_wait if named_wait is not None else expo + random.uniform(0, 1)  # noqa: S311
+        if wait_limit is not None and waited + wait > wait_limit:
+            return
+        waited += wait
         exc = yield wait
 
 
@@ -93,10 +104,11 @@ def with_retries(
     *,
     on_backoff: Callable[[Details], None],
     cured_at_once: Callable[[BaseException], bool] | None = None,
+    wait_limit: float | None = None,
 ) -> F:
     """``func`` retried on ``failures`` and on connection failures, by ``wait_times``."""
     decorated: F = backoff.on_exception(
-        lambda: wait_times(cured_at_once),
+        lambda: wait_times(cured_at_once, wait_limit),
         (*failures, *CONNECTION_FAILURES),
         max_tries=None,  # wait_times decides, per kind of failure
         jitter=None,  # Retry-After is waited exactly; wait_times jitters the backoff

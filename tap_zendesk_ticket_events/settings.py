@@ -19,16 +19,18 @@ a traceback must not carry a token with it.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from tap_zendesk_ticket_events import oauth_scopes, scope
-from tap_zendesk_ticket_events.dates import epoch_of_iso
+from tap_zendesk_ticket_events.dates import epoch_of_iso, iso
 from tap_zendesk_ticket_events.errors import ConfigError
 from tap_zendesk_ticket_events.token_store import PostgresLocation, default_store_path
 
@@ -49,6 +51,10 @@ DEFAULTS: Mapping[str, int | bool | str] = {
 }
 #: Zendesk's largest per_page for incremental exports.
 MAX_PAGE_SIZE = 1000
+#: ``--test``: seconds to wait for an answer, and to wait between tries in all (see
+#: ``Settings.for_connection_test``): two tries and one wait end within about ten seconds.
+TEST_REQUEST_TIMEOUT = 3
+TEST_RETRY_WAIT_LIMIT = 4.0
 AuthMethod = Literal["api_token", "access_token", "oauth_refresh", "oauth_client_credentials"]
 #: The OAuth refresh settings, all required together (the third auth method).
 OAUTH_REFRESH_SETTINGS = ("refresh_token", "client_id", "client_secret")
@@ -90,6 +96,23 @@ class Settings:
     """True when no ``oauth_token_store`` was set: the file is in the tap's own directory."""
     oauth_scopes: tuple[str, ...] = ()
     """The scopes a client-credentials token is asked with (client credentials only)."""
+    address_setting: Literal["subdomain", "api_url"] = "subdomain"
+    """The setting ``base_url`` comes from: what a line about an unreachable host names."""
+    retry_wait_limit: float | None = None
+    """Seconds one request may spend waiting between its tries (None: as the retry policy says)."""
+
+    def for_connection_test(self) -> Settings:
+        """The settings ``--test`` sends its one request with: it answers within seconds, whatever fails.
+
+        Each try waits at most ``TEST_REQUEST_TIMEOUT`` for an answer, and the retries of one
+        request wait ``TEST_RETRY_WAIT_LIMIT`` in all (a 429's Retry-After of a minute is not
+        waited): a failing request ends in about ten seconds.
+        """
+        return dataclasses.replace(
+            self,
+            request_timeout=min(self.request_timeout, TEST_REQUEST_TIMEOUT),
+            retry_wait_limit=TEST_RETRY_WAIT_LIMIT,
+        )
 
     @property
     def auth_settings(self) -> str:
@@ -103,14 +126,26 @@ class Settings:
         return "the setting 'access_token'"
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Settings:
-        """Check the whole configuration; raise ConfigError naming the first bad setting."""
+    def from_config(cls, config: Mapping[str, Any], now: float | None = None) -> Settings:
+        """Check the whole configuration; raise ConfigError naming the first bad setting.
+
+        ``now`` (epoch seconds, the clock's by default): a ``start_date`` later than it is a
+        mistake (a mistyped year), said here; an ``end_date`` later than it is not (it bounds
+        a window that is still open).
+        """
         start = parse_datetime(config.get("start_date"), "start_date", required=True)
         end = parse_datetime(config.get("end_date"), "end_date", required=False)
         if start is not None and end is not None and end <= start:
             msg = "Setting 'end_date' must be later than 'start_date'."
             raise ConfigError(msg)
         assert start is not None
+        now = time.time() if now is None else now
+        if start > now:
+            msg = (
+                f"Setting 'start_date' is in the future: {str(config.get('start_date'))[:40]!r} is later than now "
+                f"({iso(int(now))}); a mistyped year? Nothing would ever be exported: set a past date-time."
+            )
+            raise ConfigError(msg)
         url = base_url(config)
         method = auth_method(config)
         return cls(
@@ -133,6 +168,7 @@ class Settings:
             oauth_token_store=oauth_token_store(config, url) if method == "oauth_refresh" else None,
             oauth_token_store_is_default=not config.get("oauth_token_store"),
             oauth_scopes=scopes(config) if method == "oauth_client_credentials" else (),
+            address_setting="api_url" if config.get("api_url") else "subdomain",
         )
 
 

@@ -19,6 +19,7 @@ from tap_zendesk_ticket_events import scope as scope_rules
 from tap_zendesk_ticket_events.dates import epoch_of_iso, iso
 from tap_zendesk_ticket_events.errors import TapError
 from tap_zendesk_ticket_events.pages import REPLICATION_KEY
+from tap_zendesk_ticket_events.start import seconds_of_milliseconds
 
 if TYPE_CHECKING:
     import logging
@@ -58,17 +59,22 @@ def epoch_of_bookmark(value: object) -> int | None:
     return epoch_of_iso(text)
 
 
-def normalise_bookmarks(state: TapState) -> None:
-    """Turn every readable bookmark of a loaded state into epoch seconds, in place.
+def normalise_bookmarks(state: TapState) -> list[str]:
+    """Turn every readable bookmark of a loaded state into epoch seconds, in place; what to say.
 
     Done before the SDK writes its first STATE or compares a bookmark with a record's value:
-    a date-time string there would crash that comparison mid-run. What cannot be read is left
+    a date-time string there would crash that comparison mid-run. A bookmark in epoch
+    milliseconds is read as such, and the line returned says so. What cannot be read is left
     for ``ExportState.bookmark`` to refuse, naming the stream.
     """
-    for entry in state.get("bookmarks", {}).values():
+    notes = []
+    for stream, entry in state.get("bookmarks", {}).items():
         epoch = epoch_of_bookmark(entry.get("replication_key_value"))
         if epoch is not None:
-            entry["replication_key_value"] = epoch
+            entry["replication_key_value"], note = seconds_of_milliseconds(stream, epoch)
+            if note:
+                notes.append(note)
+    return notes
 
 
 class ExportState:
@@ -132,7 +138,23 @@ class ExportState:
         streams alone (ticket_field_history, ...) keeps its bookmark too. For a selected stream
         the SDK has already moved the bookmark to the same value, record by record.
         """
+        self.move(reached)
+        self._sink.write_state(self._tap_state())
+
+    def move(self, reached: int) -> None:
+        """The bookmark moves to ``reached``; the STATE that says so is the caller's to write.
+
+        One walk serves several streams, each with a bookmark of its own: they move together,
+        and one STATE follows the page.
+        """
         entry = self._entry()
         entry["replication_key"] = REPLICATION_KEY
         entry["replication_key_value"] = reached
+
+    def write(self) -> None:
+        """A STATE with every bookmark as it is now."""
         self._sink.write_state(self._tap_state())
+
+    def tidy(self) -> None:
+        """Keep the SDK's "starting value" out of the STATE of a stream this run does not export."""
+        self._entry().pop("starting_replication_value", None)

@@ -7,6 +7,7 @@ events pages with no request of their own.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from datetime import UTC, datetime
 from functools import cached_property
@@ -28,7 +29,7 @@ else:  # typing_extensions before 3.12
     from typing_extensions import override
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
 
@@ -82,18 +83,29 @@ class TicketEventsStream(ZendeskExportStream):
         return {child.name: child.rows_written for child in self.derived_streams}
 
     @override
+    def derived_takers(self) -> list[tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str, Any]], None]]]:
+        """Each selected derived stream: its own bookmark's entry, and its rows written from an event."""
+        return [
+            (child.name, functools.partial(child.get_context_state, None), child.write_rows)
+            for child in self.derived_streams
+        ]
+
+    @override
+    def sideload_from(self, starts: Mapping[str, int]) -> int | None:
+        """From the start when ``include_comment_events`` asks; else from where ``ticket_comments`` starts."""
+        if self.settings.include_comment_events:
+            return min(starts.values())
+        return starts.get(TicketCommentsStream.name)
+
+    @override
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
-        """Write the event's derived rows, and keep top-level ``via`` a string.
+        """Keep top-level ``via`` a string.
 
-        The derived rows are written here, before the event itself and so before any STATE
-        that covers it, whether or not ``ticket_events`` is selected.
-
-        Every recorded event has a display string in ``via``; an object (seen only inside
-        sideloaded comments) would make PipelineWise-family targets fail on the column type,
-        so it is sent as its JSON text, and said once per run.
+        (The event's derived rows were written before it, by the export's loop: see
+        ``derived_takers``.) Every recorded event has a display string in ``via``; an object
+        (seen only inside sideloaded comments) would make PipelineWise-family targets fail on
+        the column type, so it is sent as its JSON text, and said once per run.
         """
-        for child in self.derived_streams:
-            child.write_rows(row)
         via = row.get("via")
         if via is not None and not isinstance(via, str):
             row["via"] = derived.as_text(via)
@@ -133,8 +145,9 @@ class DerivedStream(Stream):
     """Rows made from each ticket event, written while ``ticket_events`` reads its pages.
 
     A child of ``ticket_events`` to the SDK, so that selecting it alone makes the export run
-    (without writing ``ticket_events`` records); the export's bookmark stays the one resume
-    point for all three streams. Not selected by default.
+    (without writing ``ticket_events`` records). It keeps a bookmark of its own: the export's
+    walk starts at the earliest start of the streams it serves, and this stream writes from its
+    own (see ``ZendeskExportStream.get_records``). Not selected by default.
     """
 
     parent_stream_type = TicketEventsStream

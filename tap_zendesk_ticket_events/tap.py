@@ -236,7 +236,8 @@ class TapZendeskTicketEvents(CommandLineTap):
         """
         check_state(state, "The state")  # the --state file was checked already; a state given in code was not
         super().load_state(state)
-        normalise_bookmarks(self.state)
+        for note in normalise_bookmarks(self.state):
+            self.logger.warning("%s", note)
 
     @cached_property
     def throttle(self) -> Throttle:
@@ -264,7 +265,12 @@ class TapZendeskTicketEvents(CommandLineTap):
 
     @override
     def test_connection(self) -> None:
-        """Send the one request of ``--test`` and say what answered."""
+        """Send the one request of ``--test`` and say what answered, within seconds whatever fails.
+
+        The settings become ``Settings.for_connection_test``'s (short timeout, short retries)
+        before any stream or authenticator reads them.
+        """
+        self.settings = self.settings.for_connection_test()
         stream = self.streams["ticket_events"]
         assert isinstance(stream, streams.TicketEventsStream)
         events = stream.test_connection()

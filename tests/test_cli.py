@@ -7,6 +7,7 @@ subprocess, as a scheduler runs it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from tests.conftest import make_config
@@ -95,3 +96,22 @@ def test_a_target_that_stops_reading_is_named_as_the_cause(sim: Simulator, tmp_p
     assert "Exception ignored" not in stderr
     # It stopped early: it did not export the rest into a closed pipe.
     assert len(sim.export_requests()) < 30
+
+
+def test_a_run_cut_by_its_target_reports_the_records_it_wrote(sim: Simulator, tmp_path: Path) -> None:
+    """``tap | head -n 5``: the summary line counts what was written, as the record_count METRIC does."""
+    sim.set_events(make_events(3_000, start=START))
+
+    run = run_tap(tmp_path, make_config(sim), close_after=5)
+
+    summary = re.search(r"ticket_events: stopped: ([\d,]+) events written of ([\d,]+) received", run.stderr)
+    assert summary is not None, run.stderr
+    written, received = (int(group.replace(",", "")) for group in summary.groups())
+    counted = [
+        json.loads(line.split("METRIC: ", 1)[1])
+        for line in run.stderr.splitlines()
+        if "METRIC: " in line and '"record_count"' in line
+    ]
+    (metric,) = [m for m in counted if m["tags"]["stream"] == "ticket_events"]
+    assert metric["value"] == written
+    assert written < received == 1_000  # the first page came whole; the pipe closed in it

@@ -246,3 +246,36 @@ def test_foreign_next_page_host_is_never_contacted(sim: Simulator, tmp_path: Pat
         assert foreign.requests == []  # neither stream followed next_page
     finally:
         foreign_server.stop()
+
+
+def test_an_empty_page_that_says_it_goes_on_never_ends_the_export(sim: Simulator, tmp_path: Path) -> None:
+    """Issue 23, point 2: an empty page with end_of_stream false ended the export, exit 0, run after run."""
+    events = make_events(2_000)
+    sim.set_events(events)
+    sim.faults.extend(["ok", "empty-goes-on"])  # the second page comes back empty, pointing on
+
+    run = run_tap_in_process(tmp_path, make_config(sim, page_size=500))
+
+    assert run.returncode == 0, run.stderr
+    assert Counter(run.ids) == Counter(e["id"] for e in events)
+    assert run.bookmark == max(e["timestamp"] for e in events)
+    starts = [int(r.params["start_time"]) for r in sim.export_requests()]
+    assert starts[2] == starts[1] + 1  # where next_page pointed, one second on
+
+
+def test_an_empty_page_that_says_it_goes_on_but_points_nowhere_is_one_error_line(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    events = make_events(2_000)
+    sim.set_events(events)
+    sim.faults.extend(["ok", "empty-stuck"])
+
+    run = run_tap_in_process(tmp_path, make_config(sim, page_size=500))
+
+    assert run.returncode == 1
+    line = run.one_error_line()
+    stuck = int(sim.export_requests()[1].params["start_time"])
+    assert f"Zendesk answered an empty page with end_of_stream false for start_time={stuck}" in line
+    assert len(sim.export_requests()) == 2  # neither a loop nor a silent end
+    assert run.bookmark == stuck  # the first page's records and STATE stay
+    assert {e["id"] for e in events if e["timestamp"] <= stuck} <= set(run.ids)

@@ -14,8 +14,11 @@ import itertools
 import json
 import os
 import re
+import shlex
 import shutil
+import socket
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +27,8 @@ import pytest
 import yaml
 
 from tests.conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER, START_DATE, psql, unavailable
+from tests.docs import marked_block, page, pages
 from tests.docs import marked_block as readme_block
-from tests.docs import page
 from tests.docs import section as docs_section
 from tests.runners import assert_no_secret, bookmark_of, hermetic_env, tap_output
 from tests.test_derived import expected_comments, expected_history
@@ -39,6 +42,7 @@ from zendesk_simulator import (
     make_metric_events,
     make_recorded_events,
 )
+from zendesk_simulator.__main__ import DOTENV_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"
@@ -155,6 +159,8 @@ def test_meltano_run_into_postgres_then_resume_from_saved_state(tmp_path: Path, 
     select_derived_streams(project)
     sim = Simulator()
     first = make_recorded_events(1500, start=1_700_000_000, seed=31)
+    for event in first[::150]:  # the ticket the documentation's query asks for (docs/meltano.md)
+        event["ticket_id"] = DOCUMENTED_TICKET
     sim.set_events(first)
     server = SimulatorServer(sim).start()
     try:
@@ -181,8 +187,62 @@ def test_meltano_run_into_postgres_then_resume_from_saved_state(tmp_path: Path, 
         assert_nested_fields_are_jsonb(pg_schema, first + second)
         assert_derived_tables(pg_schema, first + second)
         assert_readme_questions_answer_right(pg_schema, first + second)
+        assert_ticket_changes_query_answers_right(pg_schema, first + second)
     finally:
         server.stop()
+
+
+@pytest.mark.meltano
+@pytest.mark.target
+def test_the_meltano_path_on_the_simulator_as_written(tmp_path: Path) -> None:
+    """docs/meltano.md's recipe: the simulator started as written, its .env lines added to .env.example's.
+
+    The lines the documentation shows are the ones the simulator prints (on the test's own port),
+    and ``.env.example`` does not trip them (``subdomain`` and ``api_url`` both set).
+    """
+    if not MELTANO.exists():
+        unavailable(f"{MELTANO} is missing: run `python3 tasks.py setup`")
+    project = tmp_path / "project"
+    shutil.copytree(ROOT, project, ignore=NOT_COPIED)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = shlex.split(readme_block("meltano-simulator").replace("--port 8080", f"--port {port}"))
+    assert argv[0] == ".venv/bin/python"
+    simulator = subprocess.Popen([sys.executable, *argv[1:]], cwd=project, stdout=subprocess.PIPE, text=True)
+    try:
+        assert simulator.stdout is not None
+        printed: list[str] = []
+        for line in simulator.stdout:
+            if printed and not line.startswith("TAP_ZENDESK_TICKET_EVENTS_"):
+                break
+            if line.startswith(DOTENV_HEADER) or printed:
+                printed.append(line.rstrip("\n"))
+        recipe = readme_block("meltano-simulator-run")
+        documented = [line for line in recipe.splitlines() if line.startswith("TAP_ZENDESK_TICKET_EVENTS_")]
+        assert documented == [line.replace(f":{port}", ":8080") for line in printed[1:]]
+        env = meltano_base_env()
+        env["PATH"] = os.pathsep.join([str(MELTANO.parent), env.get("PATH", "")])
+        meltano(project, env, "install", "tap-zendesk-ticket-events", "target-jsonl", timeout=600)
+        proc = subprocess.run(
+            ["bash", "-e", "-c", recipe.replace(":8080", f":{port}")],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=30)
+        if simulator.stdout is not None:
+            simulator.stdout.close()
+    assert_no_secret(proc.stdout, proc.stderr)
+    assert proc.returncode == 0, summary(proc.stderr)
+    landed = (project / "output" / "ticket_events.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["id"] for line in landed) == sorted(e["id"] for e in make_events(5000))
 
 
 def select_derived_streams(project: Path) -> None:
@@ -206,6 +266,42 @@ def assert_derived_tables(schema: str, events: list[dict[str, Any]]) -> None:
     comments = expected_comments(events)
     ids = [int(i) for i in psql(f'select id from "{schema}".ticket_comments').split()]
     assert sorted(ids) == sorted(comments)
+
+
+#: The ticket id the documentation's query of one ticket's changes names (docs/meltano.md).
+DOCUMENTED_TICKET = 12345
+
+
+def assert_ticket_changes_query_answers_right(schema: str, events: list[dict[str, Any]]) -> None:
+    """The query of one ticket's changes, as written but in the test's schema: every child event of it."""
+    sql = marked_block("ticket-changes")
+    assert "from zendesk.ticket_events" in sql
+    assert f"e.ticket_id = {DOCUMENTED_TICKET}" in sql
+    got = psql(sql.replace("from zendesk.", f'from "{schema}".')).splitlines()
+    expected = sorted(
+        f"{e['id']}|{c.get('event_type') or ''}"
+        for e in events
+        if e.get("ticket_id") == DOCUMENTED_TICKET
+        for c in e.get("child_events", [])
+    )
+    assert expected, f"the test data holds no event of ticket {DOCUMENTED_TICKET}: the query would answer nothing"
+    assert sorted("|".join(row.split("|")[0:3:2]) for row in got) == expected
+
+
+def test_every_sql_query_of_the_documentation_is_run_by_a_test() -> None:
+    """Each SQL block is a named question or a marked block that the end-to-end test runs on its data.
+
+    A query that no test runs may answer nothing on any data (a field the simulator never sends,
+    a ticket that does not exist) and nobody would know.
+    """
+    tested = {
+        marked_block("ticket-changes"),
+        *(f"-- question: {name}\n{sql}" for name, sql in readme_questions().items()),
+    }
+    for name in pages():
+        blocks = re.findall(r"```sql\n(.*?)```", name.read_text(encoding="utf-8"), flags=re.DOTALL)
+        for block in blocks:
+            assert block in tested, f"{name.name}: a SQL query no test runs:\n{block}"
 
 
 def readme_questions() -> dict[str, str]:

@@ -105,10 +105,48 @@ def test_without_end_of_stream_a_page_past_start_goes_on() -> None:
     assert result.next_start == 52
 
 
-@pytest.mark.parametrize("end_of_stream", [None, True, False])
+@pytest.mark.parametrize("end_of_stream", [None, True])
 def test_an_empty_page_with_null_end_time_is_a_normal_end(end_of_stream: bool | None) -> None:
     result = plan(ExportPage([], end_time=None, end_of_stream=end_of_stream), 50)
     assert (result.next_start, result.stall_error, result.records) == (None, None, [])
+
+
+@pytest.mark.parametrize(
+    ("end_time", "next_page_start", "end_before", "next_start"),
+    [
+        (80, None, None, 80),  # end_time moves: the next page starts there
+        (None, 90, None, 90),  # no end_time, next_page's start_time moves: follow it
+        (50, 90, None, 90),
+        (None, 90, 70, None),  # next_page points past end_date: the window is done
+    ],
+)
+def test_an_empty_page_that_says_the_export_goes_on_is_followed(
+    end_time: int | None, next_page_start: int | None, end_before: int | None, next_start: int | None
+) -> None:
+    page = ExportPage([], end_time=end_time, end_of_stream=False, next_page_start=next_page_start)
+    result = plan(page, 50, end_before=end_before)
+    assert (result.next_start, result.stall_error) == (next_start, None)
+
+
+@pytest.mark.parametrize(("end_time", "next_page_start"), [(None, None), (50, None), (None, 50), (50, 50), (None, 40)])
+def test_an_empty_page_that_goes_on_but_points_nowhere_later_is_an_error(
+    end_time: int | None, next_page_start: int | None
+) -> None:
+    page = ExportPage([], end_time=end_time, end_of_stream=False, next_page_start=next_page_start)
+    result = plan(page, 50)
+    assert result.next_start is None
+    assert result.stall_error is not None
+    assert "empty page with end_of_stream false for start_time=50" in result.stall_error
+
+
+def test_next_page_is_read_for_its_start_time_alone() -> None:
+    body = {"ticket_events": [], "end_of_stream": False, "end_time": None}
+    next_page = "https://elsewhere.example/api/v2/incremental/ticket_events.json?sort_by=x&start_time=1700000123"
+    assert ExportPage.decode({**body, "next_page": next_page}, "ticket_events").next_page_start == 1700000123
+    assert ExportPage.decode({**body, "next_page": None}, "ticket_events").next_page_start is None
+    assert (
+        ExportPage.decode({**body, "next_page": "https://x/?start_time=soon"}, "ticket_events").next_page_start is None
+    )
 
 
 def test_end_of_stream_false_never_stops_early() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,30 @@ def scenarios() -> Iterator[tuple[str, Scenario]]:
         sim.set_events(events)
         return error_line(run_tap_in_process(tmp_path, make_config(sim)))
 
+    def bookmark(value: object) -> Scenario:
+        def run(sim: Simulator, tmp_path: Path) -> str:
+            state = {"bookmarks": {"ticket_events": {"replication_key": "end_time", "replication_key_value": value}}}
+            return error_line(run_tap_in_process(tmp_path, make_config(sim), state=state))
+
+        return run
+
+    def unknown_host(**address: Any) -> Scenario:
+        def run(sim: Simulator, tmp_path: Path) -> str:
+            def getaddrinfo(*args: Any, **kwargs: Any) -> Any:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")  # no packet leaves
+
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(socket, "getaddrinfo", getaddrinfo)
+                return error_line(run_tap_in_process(tmp_path, make_config(sim, **address)))
+
+        return run
+
+    def refused(sim: Simulator, tmp_path: Path) -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        return error_line(run_tap_in_process(tmp_path, make_config(sim, api_url=f"http://127.0.0.1:{port}")))
+
     def broken_pipe(sim: Simulator, tmp_path: Path) -> str:
         sim.set_events(make_events(3_000, start=START))
         return error_line(run_tap(tmp_path, make_config(sim, page_size=100), close_after=1))
@@ -112,8 +137,14 @@ def scenarios() -> Iterator[tuple[str, Scenario]]:
     yield "429s", faults(*["429"] * 10, retry_after=0)
     yield "5xx", faults(*["503"] * 6)
     yield "connection", faults(*["reset"] * 6)
+    yield "refused", refused
+    yield "unknown subdomain", unknown_host(api_url=None, subdomain="acme-typo")
+    yield "unknown api_url host", unknown_host(api_url="https://zendesk.example.invalid")
     yield "stall", stall
+    yield "empty page going nowhere", faults("empty-stuck")
     yield "no id", no_id
+    yield "bookmark in the future", bookmark(4_102_444_800)  # 2100-01-01
+    yield "bookmark unreadable", bookmark("last tuesday")
     yield "broken pipe", broken_pipe
     yield "unexpected", unexpected
     yield "client credentials: wrong secret", client_credentials("another-secret")

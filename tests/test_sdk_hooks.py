@@ -220,8 +220,8 @@ def test_tap_is_the_streams_owner(sim: Simulator) -> None:
 
 
 def test_derived_streams_ride_on_the_sdks_child_streams(sim: Simulator) -> None:
-    """ticket_field_history alone: its rows come from the ticket events pages, and the
-    unselected ticket_events still keeps a bookmark per page."""
+    """ticket_field_history alone: its rows come from the ticket events pages, and its own
+    bookmark (in the SDK's state entry of the derived stream) moves page by page."""
     sim.set_events(make_events(300))
     config = make_config(sim, page_size=100)
 
@@ -240,12 +240,16 @@ def test_derived_streams_ride_on_the_sdks_child_streams(sim: Simulator) -> None:
     assert derived[0]["type"] == "SCHEMA"
     assert run.records == []  # ticket_events itself is not selected...
     bookmarks = [
-        m["value"]["bookmarks"].get("ticket_events", {}).get("replication_key_value") for m in run.of_type("STATE")
+        m["value"]["bookmarks"].get("ticket_field_history", {}).get("replication_key_value")
+        for m in run.of_type("STATE")
     ]
     assert len({b for b in bookmarks if b is not None}) >= 3, (
-        "...yet its bookmark must advance page by page: ExportState.checkpoint no longer "
-        f"moves an unselected stream's bookmark in Stream.get_context_state's entry ({bookmarks})"
+        "...yet the derived stream's own bookmark must advance page by page: ExportState.move no longer "
+        f"moves it in the derived stream's Stream.get_context_state entry ({bookmarks})"
     )
+    assert all(
+        "replication_key_value" not in m["value"]["bookmarks"].get("ticket_events", {}) for m in run.of_type("STATE")
+    )  # ...and ticket_events', not selected, stays as it was
 
 
 def test_selected_by_default_keeps_the_optional_streams_off(sim: Simulator) -> None:

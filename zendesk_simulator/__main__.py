@@ -1,9 +1,10 @@
 """``python -m zendesk_simulator``: a local Zendesk to try the tap on, as the README describes.
 
 It serves ticket events (and metric events) on loopback, prints a ready ``config.json`` for the
-tap (API token) and the OAuth settings, and runs until Ctrl-C. Options choose the dialect, the
-shapes, injected faults and 429s, the account's export budget (High Volume, another client's
-share), the OAuth token lifetime and the share of AI-agent tickets: see ``--help``.
+tap (API token), the same settings as ``.env`` lines for Meltano, and the OAuth settings, and
+runs until Ctrl-C. Options choose the dialect, the shapes, injected faults and 429s, the
+account's export budget (High Volume, another client's share), the OAuth token lifetime and the
+share of AI-agent tickets: see ``--help``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from zendesk_simulator.envelopes import Simulator
 from zendesk_simulator.faults import FAULTS, HIGH_VOLUME
 from zendesk_simulator.server import POLL_SECONDS, SimulatorServer
 
+#: The line before the settings as ``.env`` lines, for Meltano (docs/meltano.md).
+DOTENV_HEADER = ".env lines for Meltano (add them after those of .env.example: a later line wins):"
 SHAPES = {"documented": make_events, "recorded": make_recorded_events, "open-ended": make_open_ended_events}
 
 
@@ -124,6 +127,9 @@ def main(argv: list[str] | None = None) -> None:
     config = {"api_url": server.url, "email": sim.email, "api_token": sim.api_token}
     config.update(start_date=day, end_date=after)
     print(f"config.json for the tap: {json.dumps(config)}", flush=True)
+    print(f"{DOTENV_HEADER}", flush=True)
+    for name, value in config.items():
+        print(f"TAP_ZENDESK_TICKET_EVENTS_{name.upper()}={value}", flush=True)
     oauth = {
         "api_url": server.url,
         "refresh_token": sim.oauth.issue_tokens()[1],

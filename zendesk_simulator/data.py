@@ -85,7 +85,7 @@ CHANGE_FIELDS: tuple[tuple[str, list[Any]], ...] = (
     ("assignee_id", [3900001, 3900002, 3900003]),
     ("group_id", [2100001, 2100002]),
     ("custom_status_id", [5500001, 5500002]),
-    ("custom_field_360001234567", ["billing", "shipping", None, 42, True]),
+    ("custom_field_360041597112", ["billing", "shipping", None, 42, True]),
 )
 
 

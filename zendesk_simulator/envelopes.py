@@ -11,6 +11,7 @@ from live accounts show (``Simulator.dialect``): bodies without ``end_of_stream`
 from __future__ import annotations
 
 import bisect
+import codecs
 import json
 import threading
 import time
@@ -110,8 +111,9 @@ class Simulator:
     faults: deque[str] = field(default_factory=deque)
     """Faults answered to the next export requests, one each: "429", "429-no-retry-after",
     "503-retry-after", "500", "502", "503", "504", "reset", "truncated", "nonjson",
-    "slow:<seconds>", "401", "403", "403-object", "404", "429-text" (plain text), and "ok" (answer
-    normally)."""
+    "slow:<seconds>", "401", "403", "403-object", "404", "429-text" (plain text), "empty-goes-on"
+    and "empty-stuck" (an empty page with ``end_of_stream: false`` whose ``next_page`` moves on, or
+    does not), and "ok" (answer normally)."""
     fault_above_per_page: int | None = None
     """Answer 504 to every request whose per_page exceeds this."""
     latency: float = 0.0
@@ -189,7 +191,7 @@ class Simulator:
             }
             if self.dialect != "documented":
                 del body["end_of_stream"]
-            cached = self._payloads[key] = (json.dumps(body).encode(), len(events))
+            cached = self._payloads[key] = (as_sent(body), len(events))
         return cached
 
     def add_events(self, events: list[dict[str, Any]]) -> None:
@@ -247,6 +249,30 @@ class Simulator:
             chosen = [e for e in self.events if (e.get("ticket_id") in self.ai_agent_tickets) == want_ai]
             cached = self._scoped[scope] = (chosen, [event_second(e) for e in chosen])
         return cached
+
+
+def _raw_bytes_or_escapes(error: UnicodeError) -> tuple[bytes, int]:
+    r"""Encode what UTF-8 cannot: \udc80-\udcff as that raw byte, any other lone surrogate as its JSON escape."""
+    assert isinstance(error, UnicodeEncodeError)
+    chunk = error.object[error.start : error.end]
+    out = b"".join(
+        bytes([ord(char) - 0xDC00]) if 0xDC80 <= ord(char) <= 0xDCFF else f"\\u{ord(char):04x}".encode()
+        for char in chunk
+    )
+    return out, error.end
+
+
+codecs.register_error("zendesk-simulator", _raw_bytes_or_escapes)
+
+
+def as_sent(body: Any) -> bytes:
+    r"""A body as the live API sends it: UTF-8, non-ASCII text as it is (not as escapes).
+
+    Text that is not valid Unicode reaches a tap as it does from the live API: a stored
+    ``"\udcff"`` (Python's ``surrogateescape`` for the byte 0xff) is sent as that raw, invalid
+    UTF-8 byte, and any other lone surrogate (``"\ud83d"``, half an emoji) as its JSON escape.
+    """
+    return json.dumps(body, ensure_ascii=False).encode("utf-8", "zendesk-simulator")
 
 
 def render(event: dict[str, Any], comments: bool) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import math
 import socket
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 if TYPE_CHECKING:
     from zendesk_simulator.envelopes import Simulator
@@ -37,6 +38,8 @@ FAULTS = (
     "403",
     "403-object",
     "404",
+    "empty-goes-on",
+    "empty-stuck",
     "ok",
     "slow:5",
 )
@@ -140,6 +143,30 @@ def rate_limited(retry_after: int | None, *, plain_text: bool = False) -> Answer
     )
 
 
+def empty_page_that_goes_on(handler: Handler, *, moves: bool) -> Answer:
+    """An empty page whose ``end_of_stream`` is false, as some windows come back (API notes).
+
+    ``moves``: ``next_page`` points one second later and ``end_time`` is null; else both stay
+    at the request's own ``start_time``, pointing nowhere new.
+    """
+    url = urlsplit(handler.path)
+    start_time = int(parse_qs(url.query).get("start_time", ["0"])[-1])
+    kind = url.path.rsplit("/", 1)[-1].removesuffix(".json")
+    next_start = start_time + 1 if moves else start_time
+    base = f"http://{handler.headers.get('Host', '127.0.0.1')}"
+    return (
+        200,
+        {
+            kind: [],
+            "count": 0,
+            "end_of_stream": False,
+            "end_time": None if moves else start_time,
+            "next_page": f"{base}/api/v2/incremental/{kind}.json?start_time={next_start}",
+        },
+        {},
+    )
+
+
 def export_fault(handler: Handler, fault: str) -> Answer | None:
     if fault == "429":
         return rate_limited(handler.server.sim.retry_after)
@@ -184,6 +211,8 @@ def export_fault(handler: Handler, fault: str) -> Answer | None:
         handler.wfile.write(payload)
         handler.close_connection = True
         return -1, None, {}
+    if fault in {"empty-goes-on", "empty-stuck"}:
+        return empty_page_that_goes_on(handler, moves=fault == "empty-goes-on")
     if fault == "nonjson":
         return 200, "<html>Service temporarily unavailable</html>", {}
     if fault.startswith("slow:"):
