@@ -21,6 +21,7 @@ else:  # typing_extensions before 3.12
 from zendesk_simulator.envelopes import DEFAULT_SCOPE, EXPORT_PATHS, PATH_KIND, SCOPES, Page, Request, Simulator
 from zendesk_simulator.faults import budget_wait, export_fault, rate_limited
 from zendesk_simulator.oauth import OAUTH_TOKEN_PATH
+from zendesk_simulator.redactions import COMMENTS_PATH
 
 #: How often serve_forever looks for a shutdown request: socketserver's 0.5 s made every
 #: stop() (the end of every test with a simulator) wait half a second.
@@ -86,7 +87,15 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send(status, body, headers)
 
+    @override
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header by the simulator's clock, as Zendesk's clock would say it."""
+        return super().date_time_string(self.server.sim.clock() if timestamp is None else timestamp)
+
     def answer(self, sim: Simulator, path: str, params: dict[str, str], auth: str) -> tuple[int, Any, dict[str, str]]:
+        listing = COMMENTS_PATH.match(path)
+        if listing is not None:
+            return self.answer_comments(sim, int(listing[1]), params, auth)
         if path not in EXPORT_PATHS:
             return 404, {"error": "InvalidEndpoint", "description": "Not found"}, {}
         refused = sim.oauth.bearer_refusal(auth)
@@ -134,6 +143,21 @@ class Handler(BaseHTTPRequestHandler):
         if sim.latency:
             time.sleep(sim.latency)
         return 200, Page(payload, count), {}
+
+    def answer_comments(
+        self, sim: Simulator, ticket_id: int, params: dict[str, str], auth: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        """``GET /api/v2/tickets/{id}/comments``: on the account-wide limit, not the export's budget."""
+        refused = sim.oauth.bearer_refusal(auth)
+        if refused is not None:
+            return refused
+        if not self.authorized(sim, auth):
+            return 401, {"error": "Couldn't authenticate you"}, {}
+        if sim.redactions.faults:
+            answered = export_fault(self, sim.redactions.faults.popleft())
+            if answered is not None:
+                return answered
+        return sim.comments_answer(ticket_id, params, f"http://{self.headers.get('Host', '127.0.0.1')}")
 
     @staticmethod
     def authorized(sim: Simulator, auth: str) -> bool:
