@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import requests
 
 WINDOW_SECONDS = 60.0
+#: What Zendesk's per-minute export budget counts: the incremental exports, nothing else.
+EXPORT_PATH_PREFIX = "/api/v2/incremental/"
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +98,8 @@ class ThrottledAdapter(HTTPAdapter):
 
     Mounted on the SDK's session (``ZendeskExportStream.requests_session``), it sees every
     request the session sends, retries included, and the OAuth re-send after a 401 too: that
-    one goes straight to the adapter that carried the refused request.
+    one goes straight to the adapter that carried the refused request. Only incremental export
+    requests count: the ticket comments a redaction re-reads draw on the account-wide limit.
     """
 
     def __init__(self, throttle: Throttle) -> None:
@@ -105,6 +108,8 @@ class ThrottledAdapter(HTTPAdapter):
 
     @override
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if not request.path_url.startswith(EXPORT_PATH_PREFIX):
+            return super().send(request, *args, **kwargs)
         slot = self.throttle.acquire()
         try:
             return super().send(request, *args, **kwargs)
