@@ -180,7 +180,10 @@ class DerivedStream(Stream):
         return all(self.mask.get(("properties", name), True) for name in self.schema["properties"])
 
     def write_rows(self, event: dict[str, Any]) -> None:
-        rows = type(self).derive(event)
+        self.emit(type(self).derive(event))
+
+    def emit(self, rows: list[dict[str, Any]]) -> None:
+        """Write rows of this stream (made from an event, or by the redaction step)."""
         if not rows:
             return
         if not self._plain:
@@ -209,3 +212,19 @@ class TicketCommentsStream(DerivedStream):
     name = "ticket_comments"
     schema = StreamSchema(SCHEMAS)
     derive = derived.comments
+
+
+class TicketRedactionsStream(DerivedStream):
+    """One row per comment or attachment redaction (see ``redactions.redaction_row``).
+
+    For destinations that keep every version of a row (files, append-only loads): what a purge
+    must erase. Its rows are written by the redaction step (``follow.py``), once it has read
+    which comment and audit each redaction erased from.
+    """
+
+    name = "ticket_redactions"
+    schema = StreamSchema(SCHEMAS)
+
+    @override
+    def write_rows(self, event: dict[str, Any]) -> None:
+        """Nothing per event: see the class."""
