@@ -14,6 +14,7 @@ import pytest
 from tap_zendesk_ticket_events.errors import TapError
 from tap_zendesk_ticket_events.follow import FollowRedactions, Writers
 from tap_zendesk_ticket_events.reread import Rereader
+from tap_zendesk_ticket_events.streams import TicketEventsStream
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tests.conftest import make_config
 from tests.redaction_data import CARD, PASSPORT, PHONE, Planted, plant
@@ -51,6 +52,7 @@ def setup(sim: Simulator, *, per_ticket: int = 3, count: int = 400, **config: An
     sim.set_events(events)
     tap = TapZendeskTicketEvents(config=make_config(sim, **config))
     stream = tap.streams["ticket_events"]
+    assert isinstance(stream, TicketEventsStream)
     reader = Rereader(
         stream.requests_session, stream.authenticator, tap.settings, headers=stream.http_headers, logger=LOG
     )
@@ -218,7 +220,8 @@ def test_not_following_writes_the_redaction_rows_only(sim: Simulator) -> None:
     audit = sim.redact_comment(run.planted.comment_ids[0], CARD, at=1_700_900_000)
     step = FollowRedactions(None, run.writers(), run_from=0, export_params=EXPORT_PARAMS, logger=LOG)
     step.page([audit_of(sim, audit)])
-    assert run.events == run.comments == []
+    assert run.events == []
+    assert run.comments == []
     assert [r["rewritten"] for r in run.redactions] == [False]
     assert sim.comment_requests() == []
     assert sim.export_requests() == []

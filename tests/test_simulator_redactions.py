@@ -18,7 +18,12 @@ def export(sim: Simulator, start_time: int = 1_699_999_000) -> list[dict[str, An
     """Every ticket event with comments sideloaded, page after page."""
     items: list[dict[str, Any]] = []
     while True:
-        params = {"start_time": start_time, "per_page": 1000, "include": "comment_events", "support_type_scope": "all"}
+        params: dict[str, Any] = {
+            "start_time": start_time,
+            "per_page": 1000,
+            "include": "comment_events",
+            "support_type_scope": "all",
+        }
         body = requests.get(f"{sim.url}/api/v2/incremental/ticket_events.json", params=params, headers=AUTH).json()
         items += body["ticket_events"]
         if body["end_of_stream"]:
