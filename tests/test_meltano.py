@@ -34,6 +34,7 @@ from tests.conftest import (
     tap_command,
     unavailable,
 )
+from tests.redaction_data import CARD, PASSPORT, PHONE, plant
 from tests.test_derived import expected_comments, expected_history
 from tests.test_readme import readme_block
 from zendesk_simulator import (
@@ -455,3 +456,64 @@ def test_dev_and_prod_load_into_schemas_of_their_own(tmp_path: Path) -> None:
         schemas[environment] = json.loads(out)["default_target_schema"]
     assert schemas["dev"] != schemas["prod"], f"dev and prod both load into the schema {schemas['dev']!r}"
     assert schemas == {"dev": "zendesk_dev", "prod": "zendesk"}  # what the README says
+
+
+def rows_holding(schema: str, text: str) -> dict[str, int]:
+    """Rows of every table of the schema with ``text`` anywhere in them (each row as text)."""
+    tables = psql(f"select table_name from information_schema.tables where table_schema = '{schema}'").split()
+    assert tables, f"the schema {schema} has no table"
+    return {
+        table: int(psql(f'select count(*) from "{schema}"."{table}" as r where r::text like \'%{text}%\''))
+        for table in tables
+    }
+
+
+@pytest.mark.postgres
+@pytest.mark.meltano
+@pytest.mark.target
+@pytest.mark.slow
+def test_meltano_run_after_redactions_leaves_no_erased_content_in_postgres(tmp_path: Path, pg_schema: str) -> None:
+    """A first run loads comments holding a card number and a passport scan; Zendesk erases them;
+    the second run writes every row that held them again: no table of the schema holds them."""
+    if not MELTANO.exists():
+        unavailable(f"{MELTANO} is missing: run `python3 tasks.py setup`")
+    project = tmp_path / "project"
+    shutil.copytree(ROOT, project, ignore=NOT_COPIED)
+    select_derived_streams(project)
+    path = project / "meltano.yml"
+    path.write_text(path.read_text().replace("    # - ticket_redactions.*\n", "    - ticket_redactions.*\n"))
+    sim = Simulator()
+    events = make_recorded_events(800, start=1_700_000_000, seed=33)
+    planted = plant(events)
+    sim.set_events(events)
+    server = SimulatorServer(sim).start()
+    try:
+        env = meltano_env(sim.url, pg_schema)
+        meltano(project, env, "install", timeout=600)
+        meltano(project, env, "run", "tap-zendesk-ticket-events", "target-postgres")
+        before = rows_holding(pg_schema, CARD)
+        assert before["ticket_comments"] == before["ticket_events"] == len(planted.comment_ids)
+        assert rows_holding(pg_schema, PASSPORT)["ticket_comments"] == len(planted.attachments)
+
+        bookmark = saved_bookmark(project, env)
+        for n, comment_id in enumerate(planted.comment_ids):
+            sim.redact_comment(comment_id, CARD, at=bookmark + 100 + n)
+        for n, attachment_id in enumerate(planted.attachments):
+            sim.redact_attachment(attachment_id, at=bookmark + 200 + n)
+        exports, comments = len(sim.export_requests()), len(sim.comment_requests())
+        meltano(project, env, "run", "tap-zendesk-ticket-events", "target-postgres")
+    finally:
+        server.stop()
+    for text in (CARD, PASSPORT):
+        assert set(rows_holding(pg_schema, text).values()) == {0}, f"{text!r} is still in the warehouse"
+    assert rows_holding(pg_schema, PHONE)["ticket_comments"] == len(planted.comment_ids)  # the rest of the text stays
+    redactions = psql(f'select count(*), count(*) filter (where rewritten) from "{pg_schema}".ticket_redactions')
+    assert (
+        redactions
+        == f"{len(planted.comment_ids) + len(planted.attachments)}|{len(planted.comment_ids) + len(planted.attachments)}"
+    )
+    # Requests per redaction: one comments list per ticket, one export request per second of audits.
+    audits = set(planted.events_of.values())
+    assert len(sim.comment_requests()) - comments == len(planted.tickets)
+    rereads = [r for r in sim.export_requests()[exports:] if r.params.get("per_page") == "1"]
+    assert len(rereads) == len({event_second(e) for e in events if e["id"] in audits})
