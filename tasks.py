@@ -85,7 +85,8 @@ QUICK_LANE = "not postgres and not meltano and not target"
 DURATIONS = "--durations=15"
 # Both lanes run on two workers (pytest-xdist), a test file each at a time: the Meltano and
 # target tests wait on subprocesses and PostgreSQL, so the other worker's tests fill the gaps.
-# Two, not one per core: the counts and timings in the README are for this two-core machine.
+# Two, not one per core: the counts and timings in the README and docs/development.md are for
+# this two-core machine.
 WORKERS = ("-n", "2", "--dist", "loadfile")
 
 
@@ -142,7 +143,7 @@ def canary(args: list[str]) -> None:
             ".[postgres]",
             "pytest",
             "jsonschema",
-            f"uv=={UV_VERSION}",  # the README's tests install target-jsonl with the uv beside python
+            f"uv=={UV_VERSION}",  # docs/running.md's tests install target-jsonl with the uv beside python
         )
         installed = subprocess.run(
             [str(python), "-c", "import importlib.metadata as m; print(m.version('singer-sdk'))"],
@@ -241,7 +242,7 @@ def demo() -> None:
   one of them:    head -n 1 {where}
   Meltano state:  {state.strip()}
   see it again:   .venv-meltano/bin/meltano --environment=demo state get {DEMO_STATE_ID}
-  next steps:     README.md, "With Meltano" (a real Zendesk account, PostgreSQL, schedules)"""
+  next steps:     docs/meltano.md (a real Zendesk account, PostgreSQL), docs/production.md (schedules)"""
     )
     if not ids:
         sys.exit("no event landed: see the Meltano output above")

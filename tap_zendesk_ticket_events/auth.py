@@ -380,12 +380,13 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
                 f"The OAuth refresh token is no longer valid ({detail}); the token store {self.store.name} was "
                 "empty, so it was the configured 'refresh_token', which a run elsewhere probably rotated already "
                 "(every refresh replaces it). Machines that do not keep their disk need a shared "
-                "'oauth_token_store' (a PostgreSQL URL: README, 'On Kubernetes, Airflow, or any machine that does "
-                "not keep its disk'); then authorize the OAuth client again and set the new 'refresh_token'."
+                "'oauth_token_store' (a PostgreSQL URL: docs/production.md, 'On Kubernetes, Airflow, or any "
+                "machine that does not keep its disk'); then authorize the OAuth client again and set the new "
+                "'refresh_token'."
             )
         return (
             f"The OAuth refresh token is no longer valid ({detail}): get a new one (authorize the "
-            "OAuth client again, as the README's OAuth section shows) and set 'refresh_token' "
+            "OAuth client again, as docs/oauth.md shows) and set 'refresh_token' "
             f"(the token store {self.store.name} will be replaced once Zendesk accepts it)."
         )
 

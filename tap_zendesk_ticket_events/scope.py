@@ -69,8 +69,9 @@ def change_warning(before: Scope | None, now: Scope, bookmark_iso: str) -> str |
         kinds = " and ".join(KIND_NAMES[k] for k in added)
         backfill = "ai_agent" if added == ["ai_agent"] else "agent" if added == ["agent"] else "all"
         parts.append(
-            f"events of {kinds} before the bookmark ({bookmark_iso}) were never exported: backfill them with one run "
-            f"of support_type_scope={backfill!r}, end_date={bookmark_iso} and no state (README, 'Which tickets')"
+            f"events of {kinds} before the bookmark ({bookmark_iso}) were never exported: backfill them with one "
+            f"run of support_type_scope={backfill!r}, end_date={bookmark_iso} and no state (docs/streams.md, "
+            "'Which tickets')"
         )
     if dropped:
         kinds = " and ".join(KIND_NAMES[k] for k in dropped)

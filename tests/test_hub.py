@@ -23,6 +23,7 @@ import yaml
 
 from tap_zendesk_ticket_events.settings import Settings
 from tests.conftest import tap_command
+from tests.docs import marked_block, pages
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB = ROOT / "hub" / "tap-zendesk-ticket-events--example-org.yml"
@@ -48,9 +49,7 @@ def meltano_tap() -> dict[str, Any]:
 
 
 def readme_tap() -> dict[str, Any]:
-    text = (ROOT / "README.md").read_text()
-    block = text.split("<!-- readme-test: existing-project ")[1].split("```yaml\n", 1)[1].split("\n```", 1)[0]
-    tap: dict[str, Any] = yaml.safe_load(block)["plugins"]["extractors"][0]
+    tap: dict[str, Any] = yaml.safe_load(marked_block("existing-project"))["plugins"]["extractors"][0]
     return tap
 
 
@@ -119,7 +118,7 @@ def test_the_release_is_one_version_everywhere() -> None:
     assert f"## [{ours}] - " in changelog
     releases = re.findall(r"^## \[?(\d+\.\d+\.\d+)", changelog, re.M)
     assert releases[0] == ours, "the current version is the newest release"
-    readme = (ROOT / "README.md").read_text()
+    readme = "".join(p.read_text() for p in pages())
     tags = set(re.findall(r"tap-zendesk-ticket-events\.git@(v[\w.]+)", readme + HUB.read_text()))
     assert tags == {f"v{ours}"}, "every Git install line pins this release's tag"
     for text in (readme, HUB.read_text(), (ROOT / "pyproject.toml").read_text(), changelog):

@@ -34,9 +34,11 @@ from tests.conftest import (
     tap_command,
     unavailable,
 )
+from tests.docs import marked_block as readme_block
+from tests.docs import page
+from tests.docs import section as docs_section
 from tests.redaction_data import CARD, PASSPORT, PHONE, plant
 from tests.test_derived import expected_comments, expected_history
-from tests.test_readme import readme_block
 from zendesk_simulator import (
     API_TOKEN,
     EMAIL,
@@ -218,8 +220,8 @@ def assert_derived_tables(schema: str, events: list[dict[str, Any]]) -> None:
 
 
 def readme_questions() -> dict[str, str]:
-    """The README's "Questions you can answer" queries, by name."""
-    text = (ROOT / "README.md").read_text()
+    """The "Questions you can answer" queries (docs/queries.md), by name."""
+    text = page("docs/queries.md")
     return dict(re.findall(r"```sql\n-- question: ([\w-]+)\n(.*?)```", text, flags=re.DOTALL))
 
 
@@ -419,8 +421,7 @@ def test_readme_snippet_adds_the_tap_to_a_fresh_meltano_project(tmp_path: Path) 
 
 def test_readme_state_commands_name_the_state_id_meltano_run_keeps() -> None:
     """The README's state commands use the id the end-to-end test reads after `meltano run` in dev."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("### Environments and state", 1)[1].split("\n### ", 1)[0]
+    section = docs_section("docs/meltano.md", "Environments and state")
     block = section.split("```bash\n", 1)[1].split("```", 1)[0]
     named = set(re.findall(r"\b(\w+:tap-zendesk-ticket-events-to-[\w-]+)", block))
     assert named == {STATE_ID}

@@ -21,6 +21,8 @@ import pytest
 import yaml
 
 from tests.conftest import assert_no_secret, psql, unavailable
+from tests.docs import marked_block as readme_block
+from tests.docs import section as docs_section
 from tests.test_meltano import (
     MELTANO,
     ROOT,
@@ -30,7 +32,6 @@ from tests.test_meltano import (
     shared_env,
     summary,
 )
-from tests.test_readme import readme_block
 from zendesk_simulator import (
     API_TOKEN,
     CLIENT_SECRET,
@@ -190,7 +191,7 @@ def test_two_accounts_run_at_once_each_into_its_own_schema_from_its_own_state(tm
         # Only the two pipelines' states, under the ids the README names; nothing in the decoy.
         listed = meltano(project, env, "--log-level=warning", "state", "list").split()
         assert sorted(listed) == sorted(state_id(a) for a in ACCOUNTS)
-        section = (ROOT / "README.md").read_text().split("### Several Zendesk accounts", 1)[1].split("\n### ", 1)[0]
+        section = docs_section("docs/production.md", "Several Zendesk accounts")
         assert set(re.findall(r"`(dev:[\w-]+)`", section)) == set(listed)
         assert psql(f"select count(*) from information_schema.schemata where schema_name = '{pg_schema}'") == "0"
     finally:

@@ -24,6 +24,8 @@ import pytest
 import yaml
 
 from tests.conftest import PG_HOST, PG_PORT, PG_USER, START_DATE, assert_no_secret, psql, unavailable
+from tests.docs import marked_block as readme_block
+from tests.docs import section as docs_section
 from tests.test_meltano import (
     MELTANO,
     NOT_COPIED,
@@ -35,7 +37,6 @@ from tests.test_meltano import (
 )
 from tests.test_meltano import epoch as iso_epoch
 from tests.test_oauth import token_requests
-from tests.test_readme import readme_block
 from zendesk_simulator import Simulator, SimulatorServer, event_second, make_recorded_events
 
 STATE_ID = "prod:tap-zendesk-ticket-events-to-target-postgres"
@@ -242,5 +243,5 @@ def test_readme_example_for_machines_without_disk_keeps_both_in_postgresql_and_h
         assert documented[name] == "…", f"{name} must be a placeholder in the README"
     assert STATE_ID.startswith(f"{documented['MELTANO_ENVIRONMENT']}:")
     assert "meltano run tap-zendesk-ticket-events target-postgres" in readme_command()
-    section = (ROOT / "README.md").read_text().split("### On Kubernetes, Airflow", 1)[1].split("\n### ", 1)[0]
+    section = docs_section("docs/production.md", "On Kubernetes, Airflow")
     assert f"`{STATE_ID}`" in section, "the README names the state id the runs keep"

@@ -1,4 +1,4 @@
-"""The README as a new user reads it: its settings table, and its commands, run as written."""
+"""The README as a new user reads it: its settings table, and the commands of docs/running.md, run as written."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import assert_no_secret, make_config, tap_command
+from tests.docs import README, ROOT, marked_block
 from zendesk_simulator import Simulator, make_events
 
-ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
 TARGET_JSONL = "target-jsonl==0.1.4"  # the version the README installs
 
 
@@ -31,14 +30,8 @@ def test_readme_settings_table_matches_about() -> None:
     assert [line for line in documented.splitlines() if line.startswith("|")] == table
 
 
-def readme_block(name: str) -> str:
-    """The fenced block right after the README's ``<!-- readme-test: name ... -->`` marker."""
-    text = README.read_text(encoding="utf-8")
-    marker = f"<!-- readme-test: {name} "
-    assert text.count(marker) == 1, f"the README must mark exactly one block {name!r}"
-    after = text.split(marker, 1)[1].split("-->", 1)[1].lstrip("\n")
-    assert after.startswith("```"), f"the marker {name!r} must sit right above a fenced block"
-    return after.split("\n", 1)[1].split("\n```", 1)[0] + "\n"
+# The marked blocks moved into docs/ with their sections; the old name still finds them there.
+readme_block = marked_block
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +49,7 @@ def target_jsonl_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_running_it(workdir: Path, target_bin: Path) -> subprocess.CompletedProcess[str]:
-    """The README's "Running it" lines, as written, in ``workdir`` with both commands on the PATH."""
+    """The "Running it" lines (docs/running.md), as written, in ``workdir`` with both commands on the PATH."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_ZENDESK_TICKET_EVENTS_")}
     env.pop("VIRTUAL_ENV", None)
     # As the README's Install exports it: the tap's virtualenv first, the target's last.

@@ -1,4 +1,4 @@
-"""The README's Errors table says what the tap really prints: each example, against a real run.
+"""The Errors table (docs/errors.md) says what the tap really prints: each example, against a real run.
 
 Every backticked example in the table's first column must be how the ERROR line of a run that
 provokes it begins, with ``…`` standing for any text (the tap's real code, against the simulator).
@@ -22,6 +22,7 @@ import pytest
 from tap_zendesk_ticket_events.cli import one_line_errors
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tests.conftest import make_config, run_tap, selecting, tap_command
+from tests.docs import page
 from zendesk_simulator import Simulator, make_events
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +30,8 @@ START = 1_700_000_000
 
 
 def table_examples() -> list[str]:
-    """The backticked examples of the first column of the README's Errors table."""
-    section = (ROOT / "README.md").read_text().split("\n## Errors\n", 1)[1]
+    """The backticked examples of the first column of the Errors table (docs/errors.md)."""
+    section = page("docs/errors.md")
     table = section.split("| What you see |", 1)[1].split("\n\n", 1)[0]
     rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
     return [example for row in rows for example in re.findall(r"`([^`]+)`", row.split(" | ")[0])]

@@ -1,4 +1,4 @@
-"""The simulator's command line: what the README lists is what it takes, and it serves as printed."""
+"""The simulator's command line: what docs/running.md lists is what it takes, and it serves as printed."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_tap
+from tests.docs import page
 from zendesk_simulator.__main__ import parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_readme_lists_every_option_of_the_simulator() -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = page("docs/running.md")
     table = readme.split("<!-- simulator-options:", 1)[1].split("\n\n", 1)[0]
     listed = set(re.findall(r"^\| `(--[a-z-]+)", table, re.M))
     options = {o for action in parser()._actions for o in action.option_strings if o.startswith("--") and o != "--help"}
