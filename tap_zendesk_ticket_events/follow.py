@@ -104,8 +104,11 @@ class FollowRedactions:
     def page(self, records: list[dict[str, Any]]) -> None:
         """Follow the redactions among a page's records (before the page's checkpoint)."""
         found = redactions.find(records)
-        if not found:
-            return
+        if found:
+            self.follow(found)
+
+    def follow(self, found: list[Redaction]) -> None:
+        """Follow redactions found on one page (``redactions.find``)."""
         self.tally.redactions += len(found)
         if self._reader is None:
             self._write_redaction_rows([redactions.redaction_row(r, None, rewritten=False) for r in found])

@@ -19,8 +19,9 @@ _SIM = Simulator()
 _EVENTS = make_events(3_000, bursts={1_700_001_000: 1_500})
 _PLANTED = plant(_EVENTS, tickets=1, per_ticket=2)
 _SIM.set_events(_EVENTS)
-# A redaction among the events, so that ticket_redactions has records too.
-_SIM.redact_comment(_PLANTED.comment_ids[0], CARD, at=1_700_002_000)
+# A redaction on the first page, so that ticket_redactions has records too: the SDK's dry run
+# stops at 150 records, and a page's redactions are followed once its records are written.
+_SIM.redact_comment(_PLANTED.comment_ids[0], CARD, at=1_700_000_100)
 _SIM.set_metric_events(make_metric_events(2_000))
 _SERVER = SimulatorServer(_SIM)
 
@@ -30,6 +31,7 @@ CONFIG = {
     "api_token": API_TOKEN,
     "start_date": START_DATE,
     "max_requests_per_minute": 10_000,
+    "page_size": 100,
 }
 
 
