@@ -7,10 +7,10 @@ subprocess, as a scheduler runs it.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
-from tests.conftest import assert_no_secret, make_config, run_tap, tap_command
+from tests.conftest import make_config
+from tests.runners import assert_no_secret, run_tap, tap_output
 from zendesk_simulator import Simulator, make_events
 
 START = 1_700_000_000
@@ -73,30 +73,15 @@ def test_schema_test_sends_no_request(sim: Simulator, tmp_path: Path) -> None:
 
 
 def test_about_declares_the_test_capability() -> None:
-    about = subprocess.run(
-        [*tap_command(), "--about", "--format=json"], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert "test" in json.loads(about.stdout)["capabilities"]
+    assert "test" in json.loads(tap_output("--about", "--format=json"))["capabilities"]
 
 
 def test_a_target_that_stops_reading_is_named_as_the_cause(sim: Simulator, tmp_path: Path) -> None:
     """``tap | head`` or a crashed target: the tap's stdout closes under it."""
     sim.set_events(make_events(3_000, start=START))
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(make_config(sim, page_size=100)))
-    tap = subprocess.Popen(
-        [*tap_command(), "--config", str(config_file)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
-    assert tap.stdout is not None
     # A "target" that reads a few lines, then dies: its end of the pipe closes.
-    for _ in range(5):
-        tap.stdout.readline()
-    tap.stdout.close()
-    _, stderr_bytes = tap.communicate(timeout=120)
-    stderr = stderr_bytes.decode()
+    tap = run_tap(tmp_path, make_config(sim, page_size=100), close_after=5)
+    stderr = tap.stderr
 
     assert tap.returncode != 0
     assert_no_secret(stderr)

@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import random
 import signal
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pytest
 
-from tests.conftest import make_config, run_tap, run_tap_in_process, run_until_signal, selecting
+from tests.conftest import iso, make_config
+from tests.runners import run_tap, run_tap_in_process, selecting
 from zendesk_simulator import Simulator, make_events, make_recorded_events
 
 DERIVED = ("ticket_field_history", "ticket_comments")
@@ -26,7 +25,7 @@ NOT_FIELDS = {"id", "via", "via_reference_id", "event_type", "previous_value", "
 
 
 def iso_of(event: dict[str, Any]) -> str | None:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(event["timestamp"])) if "timestamp" in event else None
+    return iso(event["timestamp"]) if "timestamp" in event else None
 
 
 def text(value: Any) -> str | None:
@@ -41,7 +40,7 @@ def expected_history(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for event in events:
         when = event.get("created_at")
         if when is None and "timestamp" in event:
-            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(event["timestamp"]))
+            when = iso(event["timestamp"])
         for n, child in enumerate(event.get("child_events", [])):
             if child.get("event_type") not in {"Create", "Change"}:
                 continue
@@ -184,7 +183,6 @@ def test_derived_streams_are_not_selected_by_default(sim: Simulator, tmp_path: P
     assert not streams & set(DERIVED)
 
 
-@pytest.mark.slow
 def test_kill_and_resume_with_all_three_streams_loses_and_doubles_nothing(sim: Simulator, tmp_path: Path) -> None:
     events = make_recorded_events(12_000, bursts={1_700_004_000: 900})
     sim.set_events(events)
@@ -207,7 +205,7 @@ def test_kill_and_resume_with_all_three_streams_loses_and_doubles_nothing(sim: S
 
     state: dict[str, Any] | None = None
     for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGKILL):
-        run = run_until_signal(tmp_path, config, state, sig, rng.randint(500, 3_000), extra_args=catalog)
+        run = run_tap(tmp_path, config, state, signal=sig, after=rng.randint(500, 3_000), extra_args=catalog)
         # Only what a STATE covers counts as delivered; a target may have dropped the rest.
         last_state = max((i for i, m in enumerate(run.messages) if m["type"] == "STATE"), default=-1)
         load(run.messages[: last_state + 1])

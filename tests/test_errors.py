@@ -9,15 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_config, run_tap, run_tap_in_process, sync_in_process
+from tests.conftest import make_config
+from tests.runners import run_tap, run_tap_in_process, sync_in_process
 from zendesk_simulator import Simulator, make_events
-
-
-def one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if "| ERROR" in line]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
 
 
 def test_wrong_api_token_fails_at_once_naming_the_settings(sim: Simulator, tmp_path: Path) -> None:
@@ -27,7 +21,7 @@ def test_wrong_api_token_fails_at_once_naming_the_settings(sim: Simulator, tmp_p
     run = run_tap(tmp_path, make_config(sim))
 
     assert run.returncode == 1
-    line = one_error_line(run.stderr)
+    line = run.one_error_line()
     assert "401" in line
     assert "'email' and 'api_token'" in line
     assert "admin" in line
@@ -44,7 +38,7 @@ def test_wrong_access_token_names_access_token(sim: Simulator, tmp_path: Path) -
     )
 
     assert run.returncode == 1
-    assert "'access_token'" in one_error_line(run.stderr)
+    assert "'access_token'" in run.one_error_line()
     assert "expired-or-wrong" not in run.stderr
 
 
@@ -65,7 +59,7 @@ def test_forbidden_says_an_admin_role_is_needed(sim: Simulator, tmp_path: Path) 
     run = run_tap(tmp_path, make_config(sim))
 
     assert run.returncode == 1
-    line = one_error_line(run.stderr)
+    line = run.one_error_line()
     assert "403" in line
     assert "admin" in line
 
@@ -76,7 +70,7 @@ def test_no_help_desk_names_subdomain_or_api_url(sim: Simulator, tmp_path: Path)
     run = run_tap(tmp_path, make_config(sim, api_url=sim.url + "/not-zendesk"))
 
     assert run.returncode == 1
-    line = one_error_line(run.stderr)
+    line = run.one_error_line()
     assert "404" in line
     assert "'subdomain' or 'api_url'" in line
     assert len(sim.requests) == 1

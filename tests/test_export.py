@@ -9,7 +9,8 @@ from pathlib import Path
 
 import jsonschema
 
-from tests.conftest import make_config, run_tap, run_tap_in_process, selecting
+from tests.conftest import iso, make_config
+from tests.runners import run_tap, run_tap_in_process, selecting
 from zendesk_simulator import Simulator, SimulatorServer, make_events, make_metric_events
 
 BURST_SECOND = 1_700_003_000
@@ -166,7 +167,7 @@ def test_end_date_stops_the_export_and_sets_a_safe_bookmark(sim: Simulator, tmp_
     events = make_events(3_000)
     sim.set_events(events)
     cut = events[1_234]["timestamp"]
-    end_date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cut))
+    end_date = iso(cut)
 
     run = run_tap_in_process(tmp_path, make_config(sim, end_date=end_date, page_size=500))
 
@@ -216,7 +217,7 @@ def test_stalled_second_fails_after_emitting_what_came(sim: Simulator, tmp_path:
     assert len(run.error_lines) == 1
     line = run.error_lines[0]
     assert str(BURST_SECOND) in line
-    assert time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(BURST_SECOND)) in line
+    assert iso(BURST_SECOND) in line
     assert "Traceback" not in run.stderr
     before = {e["id"] for e in events if e["timestamp"] < BURST_SECOND}
     assert before <= set(run.ids)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import make_config, run_tap_in_process, selecting, sync_in_process, tap_command
+from tests.conftest import make_config
+from tests.runners import run_tap_in_process, selecting, sync_in_process, tap_output
 from zendesk_simulator import Simulator, make_events, make_metric_events
 
 
@@ -135,9 +135,7 @@ def test_metric_events_are_not_selected_by_default(sim: Simulator, tmp_path: Pat
     assert {m["stream"] for m in run.messages if m["type"] in {"SCHEMA", "RECORD"}} == {"ticket_events"}
     assert set(run.states[-1]["bookmarks"]) == {"ticket_events"}
 
-    discovered = subprocess.run(
-        [*tap_command(), "--discover"], capture_output=True, text=True, timeout=60, check=True
-    ).stdout
+    discovered = tap_output("--discover")
     roots = {
         s["tap_stream_id"]: next(m["metadata"] for m in s["metadata"] if m["breadcrumb"] == [])
         for s in json.loads(discovered)["streams"]

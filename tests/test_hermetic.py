@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SETTINGS_PREFIXES
+from tests import conftest
+from tests.runners import SETTINGS_PREFIXES
 from tests.test_meltano import NOT_COPIED, meltano_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +70,6 @@ def dotenv_in_the_clone() -> Iterator[Path]:
         DOTENV.unlink(missing_ok=True)
 
 
-@pytest.mark.slow
 def test_a_dotenv_and_shell_settings_change_no_outcome(dotenv_in_the_clone: Path) -> None:
     env = {**os.environ, **SHELL_SETTINGS}
     env.pop("PYTEST_ADDOPTS", None)
@@ -88,9 +88,19 @@ def test_a_dotenv_and_shell_settings_change_no_outcome(dotenv_in_the_clone: Path
     assert "skipped" not in proc.stdout.splitlines()[-1]
 
 
-def test_this_process_sees_no_shell_setting() -> None:
-    """Run alone it proves little; in the run above, with SHELL_SETTINGS exported, it proves the scrub."""
+def test_this_process_sees_no_shell_setting(monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config) -> None:
+    """No settings variable reaches this process: none is left of the shell's (the run above
+    exports SHELL_SETTINGS), and conftest's start-up scrub, run again here with them set, takes
+    each of them out (and keeps it to give back at the end)."""
     assert [name for name in os.environ if name.startswith(SETTINGS_PREFIXES)] == []
+    for name, value in SHELL_SETTINGS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(conftest, "_SCRUBBED", {})
+
+    conftest.pytest_configure(pytestconfig)
+
+    assert [name for name in os.environ if name.startswith(SETTINGS_PREFIXES)] == []
+    assert conftest._SCRUBBED == SHELL_SETTINGS
 
 
 def test_the_sdk_still_looks_up_dotenv_where_conftest_hides_it() -> None:

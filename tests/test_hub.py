@@ -18,12 +18,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tap_zendesk_ticket_events.settings import Settings
-from tests.conftest import tap_command
 from tests.docs import marked_block, pages
+from tests.runners import tap_output
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB = ROOT / "hub" / "tap-zendesk-ticket-events--example-org.yml"
@@ -32,8 +31,7 @@ OWNER_URL = "https://github.com/example-org/tap-zendesk-ticket-events"
 
 @functools.cache
 def about() -> dict[str, Any]:
-    out = subprocess.run([*tap_command(), "--about", "--format=json"], capture_output=True, text=True, check=True)
-    data: dict[str, Any] = json.loads(out.stdout)
+    data: dict[str, Any] = json.loads(tap_output("--about", "--format=json"))
     return data
 
 
@@ -124,11 +122,9 @@ def test_the_release_is_one_version_everywhere() -> None:
     for text in (readme, HUB.read_text(), (ROOT / "pyproject.toml").read_text(), changelog):
         owners = set(re.findall(r"https://github\.com/([\w.-]+)/tap-zendesk-ticket-events", text))
         assert owners <= {"example-org"}, "one placeholder owner everywhere"
-    out = subprocess.run([*tap_command(), "--version"], capture_output=True, text=True, check=True)
-    assert f"v{ours}" in out.stdout + out.stderr
+    assert f"v{ours}" in tap_output("--version")
 
 
-@pytest.mark.slow
 def test_the_wheel_carries_the_license_and_the_metadata(tmp_path: Path) -> None:
     uv = Path(sys.executable).parent / "uv"
     subprocess.run(

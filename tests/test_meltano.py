@@ -23,21 +23,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import (
-    PG_DATABASE,
-    PG_HOST,
-    PG_PORT,
-    PG_USER,
-    START_DATE,
-    assert_no_secret,
-    psql,
-    tap_command,
-    unavailable,
-)
+from tests.conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER, START_DATE, psql, unavailable
 from tests.docs import marked_block as readme_block
 from tests.docs import page
 from tests.docs import section as docs_section
 from tests.redaction_data import CARD, PASSPORT, PHONE, plant
+from tests.runners import assert_no_secret, bookmark_of, hermetic_env, tap_output
 from tests.test_derived import expected_comments, expected_history
 from zendesk_simulator import (
     API_TOKEN,
@@ -58,7 +49,6 @@ STATE_ID = "dev:tap-zendesk-ticket-events-to-target-postgres"
 NOT_COPIED = shutil.ignore_patterns(
     ".git", ".venv*", ".meltano", ".env", "output", "*_cache", "__pycache__", "*.egg-info", "dist", "build"
 )
-CONFIG_PREFIXES = ("TAP_ZENDESK_TICKET_EVENTS_", "TARGET_POSTGRES_", "TARGET_JSONL_", "MELTANO_")
 
 
 def meltano_env(api_url: str, schema: str) -> dict[str, str]:
@@ -74,16 +64,17 @@ def meltano_env(api_url: str, schema: str) -> dict[str, str]:
     return env
 
 
-def hermetic_env() -> dict[str, str]:
-    """This process's environment without any setting of Meltano or of a plugin."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES) and k != "VIRTUAL_ENV"}
-    env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+def meltano_base_env() -> dict[str, str]:
+    """This process's environment without any setting of Meltano or of a plugin, nor the
+    virtualenv of the tests; Meltano's usage statistics off."""
+    env = hermetic_env(MELTANO_SEND_ANONYMOUS_USAGE_STATS="false")
+    env.pop("VIRTUAL_ENV", None)
     return env
 
 
 def shared_env(schema: str) -> dict[str, str]:
     """The settings that are not an account's: the tap's start and budget, the PostgreSQL server."""
-    env = hermetic_env()
+    env = meltano_base_env()
     env.update(
         {
             "TAP_ZENDESK_TICKET_EVENTS_START_DATE": START_DATE,
@@ -125,9 +116,9 @@ def summary(log: str) -> str:
 
 
 def saved_bookmark(project: Path, env: dict[str, str], state_id: str = STATE_ID) -> int:
-    state = json.loads(meltano(project, env, "--log-level=warning", "state", "get", state_id))
-    value: int = state["singer_state"]["bookmarks"]["ticket_events"]["replication_key_value"]
-    return value
+    return bookmark_of(
+        json.loads(meltano(project, env, "--log-level=warning", "state", "get", state_id))["singer_state"]
+    )
 
 
 def assert_one_row_per_event(schema: str, events: list[dict[str, Any]]) -> None:
@@ -157,7 +148,6 @@ def assert_nested_fields_are_jsonb(schema: str, events: list[dict[str, Any]]) ->
 @pytest.mark.postgres
 @pytest.mark.meltano
 @pytest.mark.target
-@pytest.mark.slow
 def test_meltano_run_into_postgres_then_resume_from_saved_state(tmp_path: Path, pg_schema: str) -> None:
     if not MELTANO.exists():
         unavailable(f"{MELTANO} is missing: run `python3 tasks.py setup`")
@@ -303,9 +293,7 @@ def test_readme_snippet_for_an_existing_project_declares_every_setting_and_capab
 @functools.cache
 def about_json() -> str:
     """The tap's ``--about`` (one subprocess for every test that compares a declaration with it)."""
-    return subprocess.run(
-        [*tap_command(), "--about", "--format=json"], capture_output=True, text=True, timeout=60, check=True
-    ).stdout
+    return tap_output("--about", "--format=json")
 
 
 def assert_declares_the_tap(tap: dict[str, Any]) -> None:
@@ -357,7 +345,6 @@ def readme_snippet_tap() -> dict[str, Any]:
 
 @pytest.mark.meltano
 @pytest.mark.target
-@pytest.mark.slow
 def test_readme_snippet_adds_the_tap_to_a_fresh_meltano_project(tmp_path: Path) -> None:
     """The README's snippet and commands, in a project made by `meltano init` outside this repo.
 
@@ -371,7 +358,7 @@ def test_readme_snippet_adds_the_tap_to_a_fresh_meltano_project(tmp_path: Path) 
     sim.set_events(events)
     sim.set_metric_events(make_metric_events(300))
     server = SimulatorServer(sim).start()
-    env = hermetic_env()
+    env = meltano_base_env()
     env.update(
         {
             "PATH": os.pathsep.join([str(MELTANO.parent), env.get("PATH", "")]),
@@ -444,7 +431,7 @@ def test_dev_and_prod_load_into_schemas_of_their_own(tmp_path: Path) -> None:
         procs[environment] = subprocess.Popen(
             [str(MELTANO), f"--environment={environment}", "config", "print", "target-postgres"],
             cwd=project,
-            env=hermetic_env(),
+            env=meltano_base_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

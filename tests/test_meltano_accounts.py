@@ -13,16 +13,16 @@ from __future__ import annotations
 import copy
 import re
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import assert_no_secret, psql, unavailable
+from tests.conftest import iso, psql, unavailable
 from tests.docs import marked_block as readme_block
 from tests.docs import section as docs_section
+from tests.runners import assert_no_secret
 from tests.test_meltano import (
     MELTANO,
     ROOT,
@@ -65,7 +65,7 @@ def shifted(events: list[dict[str, Any]], seconds: int) -> list[dict[str, Any]]:
         event["timestamp"] = second
         for key in ("created_at", "time"):
             if key in event:
-                event[key] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+                event[key] = iso(second)
     return moved
 
 
@@ -123,7 +123,6 @@ def assert_loaded(schema: str, events: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.slow
 def test_two_accounts_run_at_once_each_into_its_own_schema_from_its_own_state(tmp_path: Path, pg_schema: str) -> None:
     if not MELTANO.exists():
         unavailable(f"{MELTANO} is missing: run `python3 tasks.py setup`")

@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import PG_HOST, PG_PORT, PG_USER, START_DATE, assert_no_secret, psql, unavailable
+from tests.conftest import PG_HOST, PG_PORT, PG_USER, START_DATE, psql, unavailable
 from tests.docs import marked_block as readme_block
 from tests.docs import section as docs_section
+from tests.runners import assert_no_secret, bookmark_of, oauth_secrets, token_requests
 from tests.test_meltano import (
     MELTANO,
     NOT_COPIED,
@@ -36,7 +37,6 @@ from tests.test_meltano import (
     summary,
 )
 from tests.test_meltano import epoch as iso_epoch
-from tests.test_oauth import token_requests
 from zendesk_simulator import Simulator, SimulatorServer, event_second, make_recorded_events
 
 STATE_ID = "prod:tap-zendesk-ticket-events-to-target-postgres"
@@ -129,7 +129,7 @@ class Machine:
             stdin=subprocess.DEVNULL,
             check=False,
         )
-        assert_no_secrets(sim, proc.stdout, proc.stderr)
+        assert_no_secret(proc.stdout, proc.stderr, also=[PASSWORD, *oauth_secrets(sim)])
         assert proc.returncode == 0, f"the CronJob's command exited {proc.returncode}:\n{summary(proc.stderr)}"
         return proc.stderr
 
@@ -137,16 +137,7 @@ class Machine:
         """The bookmark in the shared system database, as `meltano state get` reads it here."""
         state = json.loads(meltano(self.project, self.env, "--log-level=warning", "state", "get", STATE_ID))
         assert state, f"{self.project.parent.name} finds no state {STATE_ID} in the system database"
-        value: int = state["singer_state"]["bookmarks"]["ticket_events"]["replication_key_value"]
-        return value
-
-
-def assert_no_secrets(sim: Simulator, *texts: str) -> None:
-    assert_no_secret(*texts)
-    for text in texts:
-        assert PASSWORD not in text, "the database password leaked"
-        for secret in [sim.oauth.client_secret, *sim.oauth.issued]:
-            assert secret not in text, "an OAuth secret leaked"
+        return bookmark_of(state["singer_state"])
 
 
 def assert_no_token_on_disk(sim: Simulator, machine: Machine) -> None:
@@ -172,7 +163,6 @@ def newest_refresh_generation(sim: Simulator) -> int:
 
 
 @pytest.mark.postgres
-@pytest.mark.slow
 def test_runs_alternate_between_two_machines_sharing_only_postgresql(
     tmp_path: Path, pg_schema: str, meltano_database: str
 ) -> None:

@@ -14,23 +14,20 @@ import io
 import itertools
 import json
 import logging
-import os
 import signal
 import subprocess
 import threading
-import time
-import types
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import backoff._sync
 import pytest
 
 import zendesk_simulator
 from tap_zendesk_ticket_events import auth as auth_module
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
-from tests.conftest import SECRETS, START_DATE, TapRun, sync_in_process, tap_command
+from tests.conftest import START_DATE
+from tests.runners import TapRun, assert_no_oauth_secret, run_tap, start_tap, sync_in_process, token_requests
 from tests.virtual_clock import VirtualClock
 from zendesk_simulator import OAUTH_TOKEN_PATH, Request, Simulator, make_events
 
@@ -55,72 +52,6 @@ def oauth_config(sim: Simulator, tmp_path: Path, **overrides: Any) -> dict[str, 
     return {k: v for k, v in config.items() if v is not None}
 
 
-def hermetic_env(**extra: str) -> dict[str, str]:
-    """This process's environment without anything that could steer the tap's settings."""
-    mine = ("TAP_ZENDESK_TICKET_EVENTS_", "MELTANO_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(mine)}
-    env.update(extra)
-    return env
-
-
-def start_tap(
-    tmp_path: Path, config: dict[str, Any], name: str, state: dict[str, Any] | None = None, **env: str
-) -> tuple[subprocess.Popen[bytes], Path, Path]:
-    """Start the tap as a user would; its stdout and stderr go to files (they outlive a kill)."""
-    config_file = tmp_path / f"{name}-config.json"
-    config_file.write_text(json.dumps(config))
-    args = [*tap_command(), "--config", str(config_file)]
-    if state is not None:
-        state_file = tmp_path / f"{name}-state.json"
-        state_file.write_text(json.dumps(state))
-        args += ["--state", str(state_file)]
-    out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(args, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=hermetic_env(**env))
-    return proc, out, err
-
-
-def finished(proc: subprocess.Popen[bytes], out: Path, err: Path, timeout: float = 120) -> TapRun:
-    proc.wait(timeout=timeout)
-    lines = out.read_text().splitlines()
-    if proc.returncode < 0 and lines and not lines[-1].endswith("}"):
-        lines = lines[:-1]  # a killed run may end with half a message
-    return TapRun(proc.returncode, "\n".join(lines), err.read_text())
-
-
-def run_oauth(
-    tmp_path: Path,
-    sim: Simulator,
-    config: dict[str, Any],
-    name: str = "run",
-    state: dict[str, Any] | None = None,
-    **env: str,
-) -> TapRun:
-    run = finished(*start_tap(tmp_path, config, name, state, **env))
-    assert_no_oauth_secret(sim, tmp_path, run)
-    return run
-
-
-def assert_no_oauth_secret(sim: Simulator, root: Path, *runs: TapRun) -> None:
-    """No secret in any output, in any STATE, or in any file except the store and configs."""
-    secrets = [*SECRETS, sim.oauth.client_secret, *sim.oauth.issued]
-    for run in runs:
-        states = json.dumps(run.states)
-        for secret in secrets:
-            assert secret not in run.stdout, "a secret leaked into stdout"
-            assert secret not in run.stderr, "a secret leaked into the logs"
-            assert secret not in states, "a secret leaked into STATE"
-    for path in root.rglob("*"):
-        if path.is_dir() or path.name.endswith(("config.json", ".out", ".err")) or path.name == STORE_NAME:
-            continue  # configs hold what the user put there; outputs were checked above
-        content = path.read_bytes().decode(errors="replace")
-        assert not any(secret in content for secret in secrets), f"a secret was written to {path.name}"
-
-
-def token_requests(sim: Simulator) -> list[Request]:
-    return [r for r in sim.requests if r.path == OAUTH_TOKEN_PATH]
-
-
 def api_requests(sim: Simulator) -> list[Request]:
     return [r for r in sim.requests if r.path != OAUTH_TOKEN_PATH]
 
@@ -129,24 +60,9 @@ def refreshed_lines(run: TapRun) -> list[str]:
     return [line for line in run.stderr.splitlines() if "Refreshed the OAuth access token" in line]
 
 
-def one_error_line(run: TapRun) -> str:
-    lines = [line for line in run.stderr.splitlines() if "| ERROR" in line or "| CRITICAL" in line]
-    assert len(lines) == 1, run.stderr
-    assert "Traceback" not in run.stderr
-    return lines[0]
-
-
 def stored(config: dict[str, Any]) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(Path(config["oauth_token_store"]).read_text())
     return data
-
-
-@pytest.fixture
-def token_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record backoff's sleeps instead of sleeping them (the tap's own code still decides them)."""
-    recorded: list[float] = []
-    monkeypatch.setattr(backoff._sync, "time", types.SimpleNamespace(sleep=recorded.append, monotonic=time.monotonic))
-    return recorded
 
 
 # --- long backfills -------------------------------------------------------------------
@@ -208,7 +124,7 @@ def test_401_for_an_expired_token_refreshes_and_retries_the_request_once(sim: Si
     sim.oauth.on_export = die_after_three_requests
     config = oauth_config(sim, tmp_path, page_size=250)
 
-    run = run_oauth(tmp_path, sim, config)
+    run = run_tap(tmp_path, config, oauth=sim)
 
     assert run.returncode == 0, run.stderr
     assert Counter(run.ids) == Counter(e["id"] for e in events)
@@ -229,10 +145,10 @@ def test_a_request_refused_again_after_the_refresh_fails_with_the_401_line(sim: 
     sim.oauth.actual_lifetime = 0  # every token Zendesk gives is refused
     config = oauth_config(sim, tmp_path)
 
-    run = run_oauth(tmp_path, sim, config)
+    run = run_tap(tmp_path, config, oauth=sim)
 
     assert run.returncode == 1
-    line = one_error_line(run)
+    line = run.one_error_line()
     assert "Zendesk refused the credentials (401" in line
     assert "'refresh_token', 'client_id' and 'client_secret'" in line
     # The first token, one request, one refresh, the one retry: then it stops.
@@ -250,13 +166,13 @@ def test_configured_access_token_is_used_until_it_is_refused(sim: Simulator, tmp
     access, refresh = sim.oauth.issue_tokens()
     config = oauth_config(sim, tmp_path, access_token=access, refresh_token=refresh, page_size=100)
 
-    run = run_oauth(tmp_path, sim, config)
+    run = run_tap(tmp_path, config, oauth=sim)
     assert run.returncode == 0, run.stderr
     assert token_requests(sim) == []  # no refresh while the configured token works
     sim.requests.clear()
     sim.oauth.expire_access_tokens()
 
-    again = run_oauth(tmp_path, sim, config, name="again")
+    again = run_tap(tmp_path, config, name="again", oauth=sim)
 
     assert again.returncode == 0, again.stderr
     first_request, refresh_call = sim.requests[:2]
@@ -277,7 +193,7 @@ def test_scheduled_runs_follow_the_rotation_and_a_new_refresh_token_replaces_the
     # so only the store can carry the next run.
     for n in range(3):
         sim.oauth.expire_access_tokens()
-        run = run_oauth(tmp_path, sim, config, name=f"scheduled-{n}")
+        run = run_tap(tmp_path, config, name=f"scheduled-{n}", oauth=sim)
         assert run.returncode == 0, run.stderr
     assert [r.status for r in token_requests(sim)] == [200, 200, 200]
     store = Path(config["oauth_token_store"])
@@ -287,23 +203,23 @@ def test_scheduled_runs_follow_the_rotation_and_a_new_refresh_token_replaces_the
     # The grant is revoked (or expired): one line that says what to do.
     sim.oauth.refresh_tokens.clear()
     sim.oauth.expire_access_tokens()
-    revoked = run_oauth(tmp_path, sim, config, name="revoked")
+    revoked = run_tap(tmp_path, config, name="revoked", oauth=sim)
     assert revoked.returncode == 1
-    line = one_error_line(revoked)
+    line = revoked.one_error_line()
     assert "The OAuth refresh token is no longer valid (invalid_grant" in line
     assert "set 'refresh_token'" in line
     assert str(store) in line
 
     # The user authorizes again and pastes the new refresh token: it replaces the store.
     renewed = dict(config, refresh_token=sim.oauth.issue_tokens()[1])
-    fixed = run_oauth(tmp_path, sim, renewed, name="renewed")
+    fixed = run_tap(tmp_path, renewed, name="renewed", oauth=sim)
     assert fixed.returncode == 0, fixed.stderr
     assert "The configured 'refresh_token' is new" in fixed.stderr
 
     # A stale copy of the settings (the first refresh token, long rotated away) must not
     # clobber the store: the store knows it started from that token once already.
     sim.oauth.expire_access_tokens()
-    stale = run_oauth(tmp_path, sim, config, name="stale-settings")
+    stale = run_tap(tmp_path, config, name="stale-settings", oauth=sim)
     assert stale.returncode == 0, stale.stderr
     assert "is new" not in stale.stderr
     assert token_requests(sim)[-1].status == 200
@@ -334,9 +250,9 @@ def test_killed_right_after_a_refresh_restarts_with_the_rotated_token(sim: Simul
         return False
 
     sim.oauth.on_export = kill_at_first_use_of_a_refreshed_token
-    proc, out, err = start_tap(tmp_path, config, "killed")
-    tap.append(proc)
-    first = finished(proc, out, err)
+    started = start_tap(tmp_path, config, name="killed")
+    tap.append(started.proc)
+    first = started.finish()
     assert_no_oauth_secret(sim, tmp_path, first)
     assert killed.is_set(), first.stderr
     assert first.returncode == -signal.SIGKILL
@@ -348,7 +264,7 @@ def test_killed_right_after_a_refresh_restarts_with_the_rotated_token(sim: Simul
     sim.oauth.on_export = None
     sim.oauth.expire_access_tokens()
     sim.requests.clear()
-    second = run_oauth(tmp_path, sim, config, name="restarted", state=first.states[-1])
+    second = run_tap(tmp_path, config, name="restarted", state=first.states[-1], oauth=sim)
 
     assert second.returncode == 0, second.stderr
     assert [(r.status, r.oauth_generation) for r in token_requests(sim)] == [(200, 3)]
@@ -364,8 +280,8 @@ def test_concurrent_runs_on_one_store_share_the_token_instead_of_burning_it(sim:
     sim.oauth.latency = 0.5  # two runs refreshing at about the same time would overlap
     config = oauth_config(sim, tmp_path, page_size=200)
 
-    started = [start_tap(tmp_path, config, name) for name in ("first", "second")]
-    runs = [finished(*s) for s in started]
+    started = [start_tap(tmp_path, config, name=name) for name in ("first", "second")]
+    runs = [s.finish() for s in started]
     assert_no_oauth_secret(sim, tmp_path, *runs)
 
     for run in runs:
@@ -413,10 +329,10 @@ def test_invalid_grant_at_start_is_one_line_and_no_retry(sim: Simulator, tmp_pat
     sim.set_events(make_events(50))
     config = oauth_config(sim, tmp_path, refresh_token="sim-rt-that-was-rotated-away", page_size=1000)
 
-    run = run_oauth(tmp_path, sim, config, LOGLEVEL="DEBUG")
+    run = run_tap(tmp_path, config, env={"LOGLEVEL": "DEBUG"}, oauth=sim)
 
     assert run.returncode == 1
-    line = one_error_line(run)
+    line = run.one_error_line()
     assert "no longer valid (invalid_grant" in line
     assert "sim-rt-that-was-rotated-away" not in run.stderr + run.stdout
     assert [(r.path, r.status) for r in sim.requests] == [(OAUTH_TOKEN_PATH, 400)]
@@ -437,10 +353,10 @@ def test_invalid_grant_mid_run_keeps_the_state_of_the_pages_done(sim: Simulator,
     sim.oauth.on_export = revoke_the_grant
     config = oauth_config(sim, tmp_path, page_size=200)
 
-    run = run_oauth(tmp_path, sim, config)
+    run = run_tap(tmp_path, config, oauth=sim)
 
     assert run.returncode == 1
-    assert "(invalid_grant" in one_error_line(run)
+    assert "(invalid_grant" in run.one_error_line()
     assert run.bookmark is not None
     emitted = set(run.ids)
     assert emitted
@@ -448,7 +364,7 @@ def test_invalid_grant_mid_run_keeps_the_state_of_the_pages_done(sim: Simulator,
 
 
 def test_transient_token_endpoint_failures_are_retried_like_any_request(
-    sim: Simulator, tmp_path: Path, token_waits: list[float]
+    sim: Simulator, tmp_path: Path, waits: list[float]
 ) -> None:
     events = make_events(500)
     sim.set_events(events)
@@ -462,14 +378,14 @@ def test_transient_token_endpoint_failures_are_retried_like_any_request(
     assert Counter(run.ids) == Counter(e["id"] for e in events)
     assert [r.status for r in token_requests(sim)] == [500, -1, 200, 503, 429, 200]
     # Exponential backoff (2, 4, 8 s plus jitter), then Retry-After exactly (1 s), for 503 and 429.
-    assert len(token_waits) == 5
-    for n, wait in enumerate(token_waits[:3]):
+    assert len(waits) == 5
+    for n, wait in enumerate(waits[:3]):
         assert 2.0 * 2**n <= wait <= 2.0 * 2**n + 1.0
-    assert token_waits[3:] == [1.0, 1.0]
+    assert waits[3:] == [1.0, 1.0]
 
 
 def test_a_token_endpoint_that_keeps_failing_ends_the_run_in_one_message(
-    sim: Simulator, tmp_path: Path, token_waits: list[float]
+    sim: Simulator, tmp_path: Path, waits: list[float]
 ) -> None:
     sim.set_events(make_events(50))
     sim.oauth.faults.extend(["503"] * 20)
@@ -481,7 +397,7 @@ def test_a_token_endpoint_that_keeps_failing_ends_the_run_in_one_message(
     assert_no_oauth_secret(sim, tmp_path, run)
     assert "Giving up on the OAuth token request after repeated failures: 503" in run.stderr
     assert len(token_requests(sim)) == 6
-    assert len(token_waits) == 5
+    assert len(waits) == 5
     assert api_requests(sim) == []
 
 
@@ -489,10 +405,10 @@ def test_wrong_client_secret_names_the_client_settings(sim: Simulator, tmp_path:
     sim.set_events(make_events(50))
     config = oauth_config(sim, tmp_path, client_secret="not-the-client-secret")
 
-    run = run_oauth(tmp_path, sim, config)
+    run = run_tap(tmp_path, config, oauth=sim)
 
     assert run.returncode == 1
-    line = one_error_line(run)
+    line = run.one_error_line()
     assert "invalid_client" in line
     assert "'client_id' and 'client_secret'" in line
     assert "not-the-client-secret" not in run.stderr
@@ -511,19 +427,19 @@ def test_no_secret_in_any_output_state_or_file_at_debug_level(sim: Simulator, tm
     sim.faults.extend(["ok", "401"])  # a refused request mid-run, as well as refreshes
     config = oauth_config(sim, tmp_path, page_size=250)
 
-    run = run_oauth(tmp_path, sim, config, LOGLEVEL="DEBUG")
+    run = run_tap(tmp_path, config, env={"LOGLEVEL": "DEBUG"}, oauth=sim)
     sim.oauth.refresh_tokens.clear()
     sim.oauth.expire_access_tokens()
-    failed = run_oauth(tmp_path, sim, config, name="failed", LOGLEVEL="DEBUG")
+    failed = run_tap(tmp_path, config, name="failed", env={"LOGLEVEL": "DEBUG"}, oauth=sim)
 
-    # run_oauth checked stdout, STATE, stderr and every file for every token ever issued.
+    # run_tap(oauth=sim) checked stdout, STATE, stderr and every file for every token ever issued.
     assert run.returncode == 0, run.stderr
     assert "DEBUG" in run.stderr
     assert len(refreshed_lines(run)) >= 2
     assert 401 in [r.status for r in sim.requests]
     assert run.states
     assert failed.returncode == 1
-    assert "invalid_grant" in one_error_line(failed)
+    assert "invalid_grant" in failed.one_error_line()
     # The store is the one place the live refresh token is written, readable by its owner only.
     store = Path(config["oauth_token_store"])
     assert store.stat().st_mode & 0o777 == 0o600
@@ -543,7 +459,7 @@ def test_default_store_location(sim: Simulator, tmp_path: Path, meltano: bool) -
         env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
         expected = tmp_path / "xdg" / "tap-zendesk-ticket-events"
 
-    run = finished(*start_tap(tmp_path, config, "default", None, **env))
+    run = run_tap(tmp_path, config, name="default", env=env)
 
     assert run.returncode == 0, run.stderr
     store = expected / f"{account}-oauth-token.json"

@@ -16,7 +16,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.conftest import catalog_selecting, make_config, sync_in_process
+from tests.conftest import make_config
+from tests.runners import catalog_selecting, sync_in_process
 from tests.test_derived import expected_comments, expected_history
 from zendesk_simulator import Simulator, make_metric_events, make_open_ended_events, render
 

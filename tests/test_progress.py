@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 import signal
-import time
 from pathlib import Path
 
 from tap_zendesk_ticket_events.progress import Progress, duration
-from tests.conftest import make_config, run_tap, run_tap_in_process, run_until_signal
+from tests.conftest import iso, make_config
+from tests.runners import run_tap, run_tap_in_process
+from tests.virtual_clock import VirtualClock
 from zendesk_simulator import Simulator, make_events
 
 START = 1_700_000_000
@@ -22,10 +23,6 @@ SUMMARY = re.compile(
     r"ticket_events: done: ([\d,]+) events, (\d+) pages, (\d+) requests, (\d+) rate-limited \(429\), (\d+) retries, "
     r"(\d+) duplicates dropped, (\S+); bookmark (\d+) \((\S+)\)\.$"
 )
-
-
-def iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def window_config(sim: Simulator, **extra: object) -> dict[str, object]:
@@ -126,13 +123,6 @@ def test_structured_logging_and_sdk_metrics_keep_working(sim: Simulator, tmp_pat
     assert "http_request_duration" in metrics
 
 
-class Clock:
-    now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Log:
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -141,8 +131,8 @@ class Log:
         self.lines.append(msg % args)
 
 
-def progress_with_clock(start: int, end: int | None, *, now: float = 0.0) -> tuple[Progress, Clock, Log]:
-    clock, log = Clock(), Log()
+def progress_with_clock(start: int, end: int | None, *, now: float = 0.0) -> tuple[Progress, VirtualClock, Log]:
+    clock, log = VirtualClock(), Log()
     progress = Progress("s", log, clock=clock, wall_clock=lambda: now)  # type: ignore[arg-type]
     progress.start(start, "start_date", end, "API token", 10)
     return progress, clock, log
@@ -242,7 +232,7 @@ def test_a_signalled_stream_says_stopped_interrupted(sim: Simulator, tmp_path: P
     sim.set_events(make_events(6_000, start=START))
     sim.latency = 0.05
 
-    run = run_until_signal(tmp_path, make_config(sim, page_size=200), None, signal.SIGTERM, after_records=500)
+    run = run_tap(tmp_path, make_config(sim, page_size=200), signal=signal.SIGTERM, after=500)
     stderr = run.stderr
 
     assert run.returncode == 128 + signal.SIGTERM, stderr

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -13,21 +15,36 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import assert_no_secret, make_config, tap_command
+import tests.runners
+from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
+from tests.conftest import make_config
 from tests.docs import README, ROOT, marked_block
+from tests.runners import assert_no_secret, bookmark_of, tap_output
 from zendesk_simulator import Simulator, make_events
 
 TARGET_JSONL = "target-jsonl==0.1.4"  # the version the README installs
 
 
 def test_readme_settings_table_matches_about() -> None:
-    about = subprocess.run(
-        [*tap_command(), "--about", "--format=markdown"], capture_output=True, text=True, timeout=60, check=True
-    ).stdout
+    about = tap_output("--about", "--format=markdown")
     table = [line for line in about.splitlines() if line.startswith("|")]
     text = README.read_text()
     documented = text.split("<!-- settings:start -->")[1].split("<!-- settings:end -->")[0]
     assert [line for line in documented.splitlines() if line.startswith("|")] == table
+
+
+def test_the_runners_the_development_notes_name_are_the_runners() -> None:
+    """The paragraph on tests/runners.py (README, or a page of docs/) names each runner, and
+    only runners that exist."""
+    pages = [README, *sorted((ROOT / "docs").glob("*.md"))]
+    paragraphs = [p for page in pages for p in page.read_text().split("\n\n") if "`tests/runners.py`" in p]
+    assert paragraphs, "no paragraph of the README or docs/ describes tests/runners.py"
+    named = {n for p in paragraphs for n in re.findall(r"`((?:run|start|sync)_\w+)`", p)}
+    named -= {n for n in named if hasattr(TapZendeskTicketEvents, n)}  # the tap's own (sync_all)
+    runners = {
+        n for n, f in vars(tests.runners).items() if n.startswith(("run_", "start_", "sync_")) and inspect.isfunction(f)
+    }
+    assert named == runners, f"named: {sorted(named)}; tests/runners.py has {sorted(runners)}"
 
 
 # The marked blocks moved into docs/ with their sections; the old name still finds them there.
@@ -75,9 +92,7 @@ def landed(workdir: Path) -> list[dict[str, Any]]:
 
 
 def saved_bookmark(workdir: Path) -> int:
-    state = json.loads((workdir / "state.json").read_text())
-    value: int = state["bookmarks"]["ticket_events"]["replication_key_value"]
-    return value
+    return bookmark_of(json.loads((workdir / "state.json").read_text()))
 
 
 @pytest.fixture
@@ -100,7 +115,6 @@ def simulator_as_documented() -> Iterator[str]:
 
 
 @pytest.mark.target
-@pytest.mark.slow
 def test_running_it_as_written_on_the_simulator_it_describes(
     tmp_path: Path, target_jsonl_bin: Path, simulator_as_documented: str
 ) -> None:
@@ -127,7 +141,6 @@ def test_running_it_as_written_on_the_simulator_it_describes(
 
 
 @pytest.mark.target
-@pytest.mark.slow
 def test_running_it_from_a_failed_first_run_through_new_events(
     sim: Simulator, tmp_path: Path, target_jsonl_bin: Path
 ) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.conftest import make_config, run_tap, run_tap_in_process, run_until_signal, selecting, sync_in_process
+from tests.conftest import iso, make_config
+from tests.runners import run_tap, run_tap_in_process, selecting, sync_in_process
 from zendesk_simulator import Simulator, event_second, make_events, make_metric_events, make_recorded_events
 
 START = 1_700_000_000
@@ -98,9 +99,7 @@ def test_an_empty_page_with_null_end_time_is_a_normal_end(sim: Simulator, tmp_pa
         sim.dialect = dialect
         body = json.loads(sim.payload(later, 1000, False, sim.url)[0])
         assert (body["ticket_events"], body["end_time"], body["next_page"]) == ([], None, None)
-        run = run_tap_in_process(
-            tmp_path, make_config(sim, start_date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(later)))
-        )
+        run = run_tap_in_process(tmp_path, make_config(sim, start_date=iso(later)))
         assert run.returncode == 0, run.stderr
         assert run.records == []
         assert len(run.error_lines) == 0
@@ -204,7 +203,7 @@ def test_sigint_writes_state_and_exits_130(sim: Simulator, tmp_path: Path) -> No
     sim.set_events(make_events(6_000))
     sim.latency = 0.05
 
-    run = run_until_signal(tmp_path, make_config(sim, page_size=200), None, signal.SIGINT, after_records=500)
+    run = run_tap(tmp_path, make_config(sim, page_size=200), signal=signal.SIGINT, after=500)
 
     assert run.returncode == 130, run.stderr
     assert run.messages[-1]["type"] == "STATE"

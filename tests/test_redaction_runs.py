@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TapRun, assert_no_secret, make_config, run_tap_in_process, selecting, tap_command
+from tests.conftest import make_config
 from tests.redaction_data import CARD, PASSPORT, PHONE, Planted, plant
+from tests.runners import TapRun, assert_no_secret, run_tap_in_process, selecting, tap_command
 from zendesk_simulator import Simulator, event_second, make_recorded_events
 
 STREAMS = ("ticket_events", "ticket_comments", "ticket_redactions")

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import make_config, run_tap, run_until_signal
+from tests.conftest import make_config
+from tests.runners import run_tap
 from zendesk_simulator import Simulator, make_events
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
@@ -27,7 +26,7 @@ def test_interrupted_backfill_resumes_without_loss(sim: Simulator, tmp_path: Pat
     state: dict[str, Any] | None = None
     for _ in range(4):
         remaining = len({e["id"] for e in events} - seen)
-        run = run_until_signal(tmp_path, config, state, sig, rng.randint(1, max(1, remaining - 1)))
+        run = run_tap(tmp_path, config, state, signal=sig, after=rng.randint(1, max(1, remaining - 1)))
         if sig == signal.SIGTERM:
             assert run.returncode == 128 + sig, run.stderr  # STATE written, and the kill shows
         re_read = [i for i in run.ids if i in seen]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,8 @@ import requests
 from tap_zendesk_ticket_events import scope
 from tap_zendesk_ticket_events.errors import ConfigError
 from tap_zendesk_ticket_events.settings import Settings
-from tests.conftest import TapRun, catalog_selecting, make_config, run_tap, sync_in_process
+from tests.conftest import iso, make_config
+from tests.runners import TapRun, catalog_selecting, run_tap, sync_in_process
 from zendesk_simulator import Simulator, make_events, make_metric_events, pick_ai_agent_tickets
 
 START = 1_700_000_000
@@ -99,7 +99,7 @@ def test_a_bookmark_from_before_the_setting_warns_once_and_the_backfill_it_names
     middle = seconds[len(seconds) // 2]
     # What the tap exported before this change: agent tickets only, up to the middle; its
     # state has no scope key.
-    before = sync_in_process(make_config(sim, page_size=100, end_date=_iso(middle), support_type_scope="agent"))
+    before = sync_in_process(make_config(sim, page_size=100, end_date=iso(middle), support_type_scope="agent"))
     assert before.returncode == 0, before.stderr
     old_state = before.states[-1]
     del old_state["bookmarks"][BOOKMARK_STREAM][scope.STATE_KEY]
@@ -115,7 +115,7 @@ def test_a_bookmark_from_before_the_setting_warns_once_and_the_backfill_it_names
     assert "'all'" in warning
     assert "'agent'" in warning
     assert "AI-agent tickets" in warning
-    assert f"end_date={_iso(old_bookmark)}" in warning
+    assert f"end_date={iso(old_bookmark)}" in warning
     assert "support_type_scope='ai_agent'" in warning
     assert bookmark_entry(upgraded)[scope.STATE_KEY] == "all"
     # Everything after the old bookmark came, AI-agent tickets included.
@@ -124,7 +124,7 @@ def test_a_bookmark_from_before_the_setting_warns_once_and_the_backfill_it_names
 
     # The backfill the warning names: AI-agent tickets up to the old bookmark, without state.
     backfill = sync_in_process(
-        make_config(sim, page_size=100, support_type_scope="ai_agent", end_date=_iso(old_bookmark))
+        make_config(sim, page_size=100, support_type_scope="ai_agent", end_date=iso(old_bookmark))
     )
     assert backfill.returncode == 0, backfill.stderr
     assert set(before.ids) | set(upgraded.ids) | set(backfill.ids) == {e["id"] for e in events}
@@ -143,7 +143,7 @@ def test_narrowing_the_scope_says_what_later_runs_leave_out(
 ) -> None:
     sim, events, ai_ids = ai_sim
     seconds = sorted(e["timestamp"] for e in events)
-    first = sync_in_process(make_config(sim, page_size=100, end_date=_iso(seconds[300])))
+    first = sync_in_process(make_config(sim, page_size=100, end_date=iso(seconds[300])))
     assert bookmark_entry(first)[scope.STATE_KEY] == "all"
 
     with caplog.at_level(logging.INFO):
@@ -234,7 +234,3 @@ def test_change_warning_rules(before: Any, now: Any, says: list[str] | None, nev
 )
 def test_bookmark_scope_of_old_and_new_states(state: dict[str, object], expected: str | None) -> None:
     assert scope.bookmark_scope(state) == expected
-
-
-def _iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -12,21 +12,16 @@ the newest SDK) says what broke. Every test runs the real tap against the simula
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import io
 import json
 import logging
-import os
 import signal
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import singer_sdk.helpers._typing
 from singer_sdk import RESTStream, Stream, Tap
 from singer_sdk.authenticators import APIAuthenticatorBase
 from singer_sdk.contrib.msgspec import MsgSpecWriter
@@ -39,13 +34,8 @@ from tap_zendesk_ticket_events.client import ExportPaginator, ZendeskExportStrea
 from tap_zendesk_ticket_events.streams import DerivedStream, TicketEventsStream
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tap_zendesk_ticket_events.throttle import ThrottledAdapter
-
-if sys.version_info >= (3, 12):
-    from typing import override
-else:  # typing_extensions before 3.12
-    from typing_extensions import override
-
-from tests.conftest import START_DATE, catalog_selecting, make_config, tap_command
+from tests.conftest import START_DATE, make_config
+from tests.runners import catalog_selecting, run_tap, sync_in_process
 from zendesk_simulator import Simulator, make_events
 
 T0 = 1_700_000_000
@@ -167,63 +157,7 @@ def test_sdk_still_has_the_member_the_tap_overrides(ours: type, sdk: type, name:
         )
 
 
-# --- helpers: an in-process run whose log lines and output are kept ----------------------
-
-
-@dataclass
-class Sync:
-    tap: TapZendeskTicketEvents
-    output: bytes = b""
-    flushes: int = 0
-    error: BaseException | None = None
-    messages: list[dict[str, Any]] = field(default_factory=list)
-
-    def of_type(self, kind: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages if m["type"] == kind]
-
-    @property
-    def records(self) -> list[dict[str, Any]]:
-        return [m["record"] for m in self.of_type("RECORD") if m["stream"] == "ticket_events"]
-
-
-class _CountingBuffer(io.BytesIO):
-    def __init__(self) -> None:
-        super().__init__()
-        self.flushes = 0
-
-    @override
-    def flush(self) -> None:
-        self.flushes += 1
-        super().flush()
-
-
-def sync(
-    config: dict[str, Any],
-    state: dict[str, Any] | None = None,
-    *,
-    catalog: dict[str, Any] | None = None,
-    unfiltered: pytest.MonkeyPatch | None = None,
-) -> Sync:
-    """Run the tap in this process; its stdout is counted (bytes and flushes) and parsed.
-
-    With ``unfiltered``, the log filters the tap's streams add are taken off (for the test).
-    """
-    tap = TapZendeskTicketEvents(config=config, state=state, catalog=catalog)
-    if unfiltered is not None:
-        without_the_taps_log_filters(unfiltered)
-    buffer = _CountingBuffer()
-    out = io.TextIOWrapper(buffer, encoding="utf-8")
-    run = Sync(tap)
-    with contextlib.redirect_stdout(out):
-        try:
-            tap.sync_all()
-        except Exception as exc:  # the test looks at it
-            run.error = exc
-        out.flush()
-    run.output = buffer.getvalue()
-    run.flushes = buffer.flushes
-    run.messages = [json.loads(line) for line in run.output.splitlines() if line.strip()]
-    return run
+# --- helpers: the log lines of an in-process run (tests/runners.py's sync_in_process) -----
 
 
 def without_the_taps_log_filters(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -244,7 +178,7 @@ def log_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_state_writer_writes_a_state_after_every_page(sim: Simulator) -> None:
     sim.set_events(make_events(450))
 
-    run = sync(make_config(sim, page_size=100))
+    run = sync_in_process(make_config(sim, page_size=100))
 
     assert run.error is None, run.error
     # The STATE after each page: records of a page, then a STATE covering them.
@@ -265,7 +199,7 @@ def test_state_writer_writes_a_state_after_every_page(sim: Simulator) -> None:
 def test_requests_session_carries_the_throttled_adapter_every_request_uses(sim: Simulator) -> None:
     sim.set_events(make_events(300))
 
-    run = sync(make_config(sim, page_size=100))
+    run = sync_in_process(make_config(sim, page_size=100))
 
     assert run.error is None, run.error
     stream = run.tap.streams["ticket_events"]
@@ -295,7 +229,7 @@ def test_derived_streams_ride_on_the_sdks_child_streams(sim: Simulator) -> None:
     sim.set_events(make_events(300))
     config = make_config(sim, page_size=100)
 
-    run = sync(config, catalog=catalog_selecting(config, "ticket_field_history"))
+    run = sync_in_process(config, catalog=catalog_selecting(config, "ticket_field_history"))
 
     assert run.error is None, run.error
     derived = [m for m in run.messages if m.get("stream") == "ticket_field_history"]
@@ -321,7 +255,7 @@ def test_derived_streams_ride_on_the_sdks_child_streams(sim: Simulator) -> None:
 def test_selected_by_default_keeps_the_optional_streams_off(sim: Simulator) -> None:
     sim.set_events(make_events(50))
 
-    run = sync(make_config(sim))  # no catalog
+    run = sync_in_process(make_config(sim))  # no catalog
 
     assert run.error is None, run.error
     assert sim.export_requests("ticket_metric_events") == [], (
@@ -338,7 +272,7 @@ def test_load_state_turns_a_date_time_bookmark_into_epoch_seconds(sim: Simulator
     as_text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(bookmark))
     state = {"bookmarks": {"ticket_events": {"replication_key": "end_time", "replication_key_value": as_text}}}
 
-    run = sync(make_config(sim), state=state)
+    run = sync_in_process(make_config(sim), state=state)
 
     assert run.error is None, run.error
     assert sim.export_requests()[0].params["start_time"] == str(bookmark), (
@@ -350,28 +284,12 @@ def test_load_state_turns_a_date_time_bookmark_into_epoch_seconds(sim: Simulator
 def test_handle_termination_exits_non_zero_after_the_last_state(sim: Simulator, tmp_path: Path) -> None:
     sim.set_events(make_events(3_000))
     sim.latency = 0.2  # 30 pages: long enough to be signalled mid-run
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(make_config(sim, page_size=100)))
-    proc = subprocess.Popen(
-        [*tap_command(), "--config", str(config_file)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if '"type":"STATE"' in line:  # the first page is out
-            proc.send_signal(signal.SIGTERM)
-            break
-    out, err = proc.communicate(timeout=120)
-    lines += out.splitlines()
-    messages = [json.loads(line) for line in lines if line.strip()]
+    # SIGTERM once the first page is out (its STATE written).
+    run = run_tap(tmp_path, make_config(sim, page_size=100), signal=signal.SIGTERM, counting="STATE")
+    messages, err = run.messages, run.stderr
 
-    assert proc.returncode == 128 + signal.SIGTERM, (
-        f"exit {proc.returncode} after SIGTERM: Tap._handle_termination (the SDK's signal handler, "
+    assert run.returncode == 128 + signal.SIGTERM, (
+        f"exit {run.returncode} after SIGTERM: Tap._handle_termination (the SDK's signal handler, "
         f"overridden to exit non-zero) was not called\n{err[-600:]}"
     )
     assert messages[-1]["type"] == "STATE"
@@ -387,9 +305,7 @@ def test_singer_command_checks_the_files_it_is_given(tmp_path: Path, option: str
         ["--config", str(missing)] if option == "--config" else ["--config", str(config_file), "--state", str(missing)]
     )
 
-    proc = subprocess.run(
-        [*tap_command(), *args], capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL
-    )
+    proc = run_tap(tmp_path, extra_args=args)
 
     errors = [text for text in proc.stderr.splitlines() if "| ERROR" in text]
     assert proc.returncode == 1, (
@@ -414,7 +330,7 @@ def test_continue_if_empty_lets_a_page_of_only_duplicates_go_on(sim: Simulator, 
     sim.set_events(events)
     sim.faults.extend(["ok", "504"])
 
-    run = sync(make_config(sim, page_size=20))
+    run = sync_in_process(make_config(sim, page_size=20))
 
     assert run.error is None, run.error
     assert waits == [0.0]  # the 504, cured at once by a smaller page
@@ -429,7 +345,7 @@ def test_post_process_turns_an_object_via_into_json_text(sim: Simulator) -> None
     events[1]["via"] = {"channel": "api", "source": {"rel": None}}
     sim.set_events(events)
 
-    run = sync(make_config(sim))
+    run = sync_in_process(make_config(sim))
 
     assert run.error is None, run.error
     vias = [r["via"] for r in run.records]
@@ -438,18 +354,36 @@ def test_post_process_turns_an_object_via_into_json_text(sim: Simulator) -> None
     )
 
 
-def test_type_conformance_level_none_leaves_values_as_decoded(sim: Simulator) -> None:
+def test_type_conformance_level_none_leaves_values_as_decoded(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
     # A conforming SDK turns an integer in a boolean-only property into a bool; the tap
     # asks it not to touch records at all (TYPE_CONFORMANCE_LEVEL = NONE: two thirds of
-    # its CPU). The integer passing through unchanged shows the setting is honoured.
-    assert ZendeskExportStream.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
+    # its CPU). The schema is open and JSON-typed, so no record shows whether the SDK
+    # conformed it: the level it passes to its conforming function does.
+    levels: list[TypeConformanceLevel] = []
+    conform = singer_sdk.helpers._typing.conform_record_data_types
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        levels.append(kwargs["level"])
+        return conform(*args, **kwargs)
+
+    monkeypatch.setattr("singer_sdk.streams.core.conform_record_data_types", spy)
     events = make_events(1, start=T0)
     events[0]["child_events"] = [{"id": events[0]["id"] + 1, "event_type": "Change", "comment_present": 1}]
     sim.set_events(events)
+    # The control: a stream asking for the SDK's default is conformed at that level.
+    with monkeypatch.context() as conforming:
+        conforming.setattr(ZendeskExportStream, "TYPE_CONFORMANCE_LEVEL", TypeConformanceLevel.RECURSIVE)
+        assert sync_in_process(make_config(sim)).error is None
+    assert levels == [TypeConformanceLevel.RECURSIVE], (
+        f"the SDK conformed at {levels}: it no longer passes Stream.TYPE_CONFORMANCE_LEVEL to "
+        "singer_sdk.streams.core.conform_record_data_types, once per record"
+    )
+    levels.clear()
 
-    run = sync(make_config(sim))
+    run = sync_in_process(make_config(sim))
 
     assert run.error is None, run.error
+    assert levels == [TypeConformanceLevel.NONE], f"the SDK conformed the record at {levels}, not NONE"
     (record,) = run.records
     assert record["child_events"][0]["comment_present"] == 1
     assert record["child_events"][0]["comment_present"] is not True, (
@@ -461,7 +395,7 @@ def test_type_conformance_level_none_leaves_values_as_decoded(sim: Simulator) ->
 def test_message_writer_class_writes_every_message_flushing_all_but_records(sim: Simulator) -> None:
     sim.set_events(make_events(300))
 
-    run = sync(make_config(sim, page_size=100))
+    run = sync_in_process(make_config(sim, page_size=100))
 
     assert run.error is None, run.error
     assert type(run.tap.message_writer) is RecordBatchingWriter, (
@@ -481,7 +415,7 @@ def test_get_batch_config_keeps_batch_messages_off(sim: Simulator, tmp_path: Pat
     sim.set_events(make_events(50))
     batch = {"encoding": {"format": "jsonl"}, "storage": {"root": tmp_path.as_uri()}}
 
-    run = sync(make_config(sim, batch_config=batch))
+    run = sync_in_process(make_config(sim, batch_config=batch))
 
     assert run.error is None, run.error
     assert run.of_type("BATCH") == [], "Stream.get_batch_config no longer keeps the SDK from writing BATCH"
@@ -491,7 +425,7 @@ def test_get_batch_config_keeps_batch_messages_off(sim: Simulator, tmp_path: Pat
 def test_starting_replication_value_stays_out_of_every_state(sim: Simulator) -> None:
     sim.set_events(make_events(250))
 
-    run = sync(make_config(sim, page_size=100))
+    run = sync_in_process(make_config(sim, page_size=100))
 
     assert run.error is None, run.error
     for state in run.of_type("STATE"):
@@ -511,15 +445,12 @@ def test_starting_replication_value_stays_out_of_every_state(sim: Simulator) -> 
     ],
     ids=["config-validation-error", "tap-error"],
 )
-def test_invoke_ends_a_refused_configuration_with_one_line(env: dict[str, str], line: str) -> None:
-    proc = subprocess.run(
-        [*tap_command(), "--config", "ENV"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        env={"PATH": os.environ.get("PATH", ""), "TAP_ZENDESK_TICKET_EVENTS_START_DATE": START_DATE, **env},
+def test_invoke_ends_a_refused_configuration_with_one_line(env: dict[str, str], line: str, tmp_path: Path) -> None:
+    proc = run_tap(
+        tmp_path,
+        extra_args=("--config", "ENV"),
+        bare_env=True,
+        env={"TAP_ZENDESK_TICKET_EVENTS_START_DATE": START_DATE, **env},
     )
     errors = [text for text in proc.stderr.splitlines() if "| ERROR" in text or "| CRITICAL" in text]
     assert proc.returncode == 1, proc.stderr
@@ -539,7 +470,7 @@ def test_sdk_still_logs_starting_incremental_sync(
 ) -> None:
     sim.set_events(make_events(20))
     with caplog.at_level(logging.INFO):
-        sync(make_config(sim), unfiltered=monkeypatch)
+        sync_in_process(make_config(sim), before=lambda _: without_the_taps_log_filters(monkeypatch))
     assert any(m.startswith("Starting incremental sync of") for m in log_messages(caplog)), (
         "the SDK no longer logs 'Starting incremental sync of ...': _SupersededSDKLines in client.py "
         "filters a line that is gone or renamed (and would let the new one through)"
@@ -553,7 +484,9 @@ def test_sdk_still_logs_pagination_stopped(
     sim.set_events(events)
     after_the_last = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(events[-1]["timestamp"] + 10))
     with caplog.at_level(logging.INFO):  # the only page is empty: the SDK stops and says so
-        sync(make_config(sim, start_date=after_the_last), unfiltered=monkeypatch)
+        sync_in_process(
+            make_config(sim, start_date=after_the_last), before=lambda _: without_the_taps_log_filters(monkeypatch)
+        )
     assert any(m.startswith("Pagination stopped after") for m in log_messages(caplog)), (
         "the SDK no longer logs 'Pagination stopped after ...': _SupersededSDKLines in client.py "
         "filters a line that is gone or renamed (and would let the new one through)"
@@ -566,7 +499,7 @@ def test_sdk_still_logs_an_unhandled_error(
     sim.set_events(make_events(20))
     sim.faults.append("403")
     with caplog.at_level(logging.INFO):
-        run = sync(make_config(sim), unfiltered=monkeypatch)
+        run = sync_in_process(make_config(sim), before=lambda _: without_the_taps_log_filters(monkeypatch))
     assert run.error is not None
     assert any(m.startswith("An unhandled error occurred") for m in log_messages(caplog)), (
         "the SDK no longer logs 'An unhandled error occurred ...': _SupersededSDKLines in client.py "
@@ -578,12 +511,20 @@ def test_the_filtered_lines_stay_out_of_the_taps_log(sim: Simulator, caplog: pyt
     sim.set_events(make_events(20))
     sim.faults.extend(["ok", "403"])  # a second export request refused: an error mid-run
     with caplog.at_level(logging.INFO):
-        run = sync(make_config(sim, page_size=10))
+        run = sync_in_process(make_config(sim, page_size=10))
     assert run.error is not None
     superseded = ("Starting incremental sync of", "Pagination stopped after", "An unhandled error occurred")
     shown = [m for m in log_messages(caplog) if m.startswith(superseded)]
     assert shown == [], f"_SupersededSDKLines (added to Stream.logger) no longer filters: {shown}"
 
 
-def test_stream_is_still_the_sdk_base_class() -> None:
+@pytest.mark.parametrize(
+    ("ours", "sdk"), [(ours, sdk) for ours, sdk, _ in OVERRIDES], ids=[o.__name__ for o, _, _ in OVERRIDES]
+)
+def test_each_class_the_member_rows_check_extends_the_sdk_class_they_name(ours: type, sdk: type) -> None:
+    """A row of OVERRIDES whose SDK class the tap's class no longer extends checks members the
+    tap no longer inherits: its passing would prove nothing."""
+    assert issubclass(ours, sdk), (
+        f"{ours.__name__} no longer extends singer-sdk's {sdk.__name__}: update its OVERRIDES row"
+    )
     assert issubclass(ZendeskExportStream, Stream)

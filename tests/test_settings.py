@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,8 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_zendesk_ticket_events.errors import TapError
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
-from tests.conftest import START_DATE, make_config, run_tap, tap_command
+from tests.conftest import START_DATE, make_config
+from tests.runners import run_tap, run_tap_in_process, tap_output
 from zendesk_simulator import API_TOKEN, EMAIL, Simulator, make_events
 
 CASES: list[tuple[str, dict[str, Any], str]] = [
@@ -74,7 +73,7 @@ def test_invalid_config_is_refused_in_one_line(
         if value is None:
             config.pop(key, None)
 
-    run = run_tap(tmp_path, config, timeout=60)  # a run that hangs fails; waits: see below
+    run = run_tap_in_process(tmp_path, config)  # no wait and no connection first: see below
 
     assert run.returncode != 0
     errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
@@ -121,24 +120,14 @@ def test_config_from_environment(sim: Simulator, tmp_path: Path) -> None:
         "TAP_ZENDESK_TICKET_EVENTS_START_DATE": START_DATE,
         "TAP_ZENDESK_TICKET_EVENTS_PAGE_SIZE": "10",
     }
-    proc = subprocess.run(
-        [*tap_command(), "--config", "ENV"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=60,
-        check=False,
-    )
+    proc = run_tap(tmp_path, extra_args=("--config", "ENV"), env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count('"type":"RECORD"') == 25
     assert {r.params["per_page"] for r in sim.export_requests()} == {"10"}
 
 
 def test_about_lists_every_setting_and_marks_secrets() -> None:
-    proc = subprocess.run(
-        [*tap_command(), "--about", "--format=json"], capture_output=True, text=True, timeout=60, check=True
-    )
-    about = json.loads(proc.stdout)
+    about = json.loads(tap_output("--about", "--format=json"))
     properties = about["settings"]["properties"]
     for name in (
         "subdomain",
@@ -164,7 +153,8 @@ def test_about_lists_every_setting_and_marks_secrets() -> None:
 
 
 def test_discovery_needs_no_config_and_no_network() -> None:
-    proc = subprocess.run([*tap_command(), "--discover"], capture_output=True, text=True, timeout=60, check=True)
+    proc = run_tap(None, extra_args=("--discover",), timeout=60)
+    assert proc.returncode == 0, proc.stderr
     catalog = json.loads(proc.stdout)
     streams = {stream["tap_stream_id"]: stream for stream in catalog["streams"]}
     assert set(streams) == {

@@ -32,19 +32,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import (
-    PG_DATABASE,
-    PG_HOST,
-    PG_PORT,
-    PG_USER,
-    assert_no_secret,
-    make_config,
-    psql,
-    selecting,
-    tap_command,
-    unavailable,
-)
+from tests.conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER, make_config, psql, unavailable
 from tests.redaction_data import CARD, PASSPORT, PHONE, plant
+from tests.runners import assert_no_secret, bookmark_of, selecting, tap_args, tap_command
 from tests.test_derived import expected_comments, expected_history
 from zendesk_simulator import Simulator, event_second, make_metric_events, make_open_ended_events, metric_epoch
 
@@ -183,7 +173,7 @@ class Pipe:
     target_log: str
 
 
-def pipe(tmp_path: Path, name: str, target: Target, target_config: dict[str, Any], tap_args: list[str]) -> Pipe:
+def pipe(tmp_path: Path, name: str, target: Target, target_config: dict[str, Any], args: list[str]) -> Pipe:
     """Run the tap with its stdout piped into the target, as `tap ... | target ...` in a shell."""
     command = target_venv(target) / "bin" / target.command
     target_config_file = tmp_path / f"{name}-target-config.json"
@@ -191,7 +181,7 @@ def pipe(tmp_path: Path, name: str, target: Target, target_config: dict[str, Any
     tap_log = tmp_path / f"{name}-tap.log"
     with tap_log.open("w") as tap_stderr:
         tap = subprocess.Popen(
-            [*tap_command(), *tap_args], stdout=subprocess.PIPE, stderr=tap_stderr, stdin=subprocess.DEVNULL
+            [*tap_command(), *args], stdout=subprocess.PIPE, stderr=tap_stderr, stdin=subprocess.DEVNULL
         )
         assert tap.stdout is not None
         try:
@@ -238,14 +228,7 @@ class Export:
 
     def tap_args(self, name: str, state: dict[str, Any] | None) -> list[str]:
         config = make_config(self.sim, include_comment_events=True, page_size=200)
-        config_file = self.tmp_path / f"{name}-tap-config.json"
-        config_file.write_text(json.dumps(config))
-        args = ["--config", str(config_file), *selecting(self.tmp_path, config, *STREAMS)]
-        if state is not None:
-            state_file = self.tmp_path / f"{name}-state.json"
-            state_file.write_text(json.dumps(state))
-            args += ["--state", str(state_file)]
-        return args
+        return tap_args(self.tmp_path, config, state, selecting(self.tmp_path, config, *STREAMS), name=f"{name}-tap")
 
     def add_second_part(self, state: dict[str, Any]) -> None:
         """New events, the first of each stream in its bookmark's own second, which the second
@@ -293,11 +276,6 @@ def export(sim: Simulator, tmp_path: Path) -> Export:
     return Export(sim, tmp_path, list(events), list(metric_events))
 
 
-def bookmark_of(state: dict[str, Any], stream: str) -> int:
-    value: int = state["bookmarks"][stream]["replication_key_value"]
-    return value
-
-
 def two_runs(export: Export, target: Target, target_config: dict[str, Any], check: Callable[[], None]) -> list[Pipe]:
     """First run, check; second part of the export; second run from the target's last STATE, check."""
     first = pipe(export.tmp_path, "first", target, target_config, export.tap_args("first", None))
@@ -334,7 +312,6 @@ def object_via_event(export: Export) -> dict[str, Any]:
 
 
 @pytest.mark.postgres
-@pytest.mark.slow
 def test_pipelinewise_target_postgres_loads_every_stream_then_resumes_from_its_state(
     export: Export, pg_schema: str
 ) -> None:
@@ -410,7 +387,6 @@ def duckdb_rows(database: Path, sql: str) -> list[list[Any]]:
     return rows
 
 
-@pytest.mark.slow
 def test_target_duckdb_loads_every_stream_then_resumes_from_its_state(export: Export, tmp_path: Path) -> None:
     duckdb_file = tmp_path / "warehouse.duckdb"
     config = {

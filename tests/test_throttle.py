@@ -14,26 +14,14 @@ from tap_zendesk_ticket_events import retry as retry_module
 from tap_zendesk_ticket_events import throttle as throttle_module
 from tap_zendesk_ticket_events.retry import retry_after
 from tap_zendesk_ticket_events.throttle import Throttle
-from tests.conftest import make_config, sync_in_process
+from tests.conftest import make_config
+from tests.runners import sync_in_process
 from tests.virtual_clock import VirtualClock
 from zendesk_simulator import Simulator, make_events
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def test_sliding_window_waits_only_for_the_oldest_request_to_age_out() -> None:
-    clock = FakeClock()
+    clock = VirtualClock(now=1000.0)
     throttle = Throttle(3, clock=clock, sleep=clock.sleep)
     for gap in (0, 10, 10):
         clock.now += gap
@@ -51,7 +39,7 @@ def test_sliding_window_waits_only_for_the_oldest_request_to_age_out() -> None:
 
 
 def test_a_slot_counts_from_when_its_answer_came() -> None:
-    clock = FakeClock()
+    clock = VirtualClock(now=1000.0)
     throttle = Throttle(1, clock=clock, sleep=clock.sleep)
     slot = throttle.acquire()
     clock.now += 5  # a slow answer: Zendesk counted the request on arrival, up to 5 s later
@@ -61,7 +49,7 @@ def test_a_slot_counts_from_when_its_answer_came() -> None:
 
 
 def test_no_sixty_second_window_ever_holds_more_than_the_budget() -> None:
-    clock = FakeClock()
+    clock = VirtualClock(now=1000.0)
     throttle = Throttle(10, clock=clock, sleep=clock.sleep)
     sent = []
     for i in range(100):

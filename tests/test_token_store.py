@@ -6,7 +6,8 @@ import os
 import stat
 from pathlib import Path
 
-from tests.test_oauth import assert_no_oauth_secret, finished, oauth_config, run_oauth, start_tap
+from tests.runners import assert_no_oauth_secret, run_tap
+from tests.test_oauth import oauth_config
 from zendesk_simulator import Simulator, make_events
 
 
@@ -20,7 +21,7 @@ def test_the_default_store_directory_is_0700_even_when_meltano_made_it_first(sim
 
     outputs = tmp_path / "outputs"
     outputs.mkdir()
-    run = finished(*start_tap(outputs, config, "run", MELTANO_PROJECT_ROOT=str(project)))
+    run = run_tap(outputs, config, name="run", env={"MELTANO_PROJECT_ROOT": str(project)})
     assert_no_oauth_secret(sim, outputs, run)  # the project's store file holds tokens, by design
 
     assert run.returncode == 0, run.stderr
@@ -37,7 +38,7 @@ def test_a_store_path_set_by_hand_keeps_its_directory_mode(sim: Simulator, tmp_p
     shared.chmod(0o755)
     config = oauth_config(sim, tmp_path, oauth_token_store=str(shared / "oauth-token.json"))
 
-    run = run_oauth(tmp_path, sim, config)
+    run = run_tap(tmp_path, config, oauth=sim)
 
     assert run.returncode == 0, run.stderr
     assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # not the tap's to change: it may be /tmp

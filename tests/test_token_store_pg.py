@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import subprocess
 import threading
@@ -21,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PG_HOST, PG_PORT, PG_USER, START_DATE, PsqlError, TapRun, psql, tap_command, unavailable
-from tests.test_oauth import assert_no_oauth_secret
-from zendesk_simulator import OAUTH_TOKEN_PATH, Simulator, make_events
+from tests.conftest import PG_HOST, PG_PORT, PG_USER, START_DATE, PsqlError, psql, unavailable
+from tests.runners import StartedTap, TapRun, assert_no_oauth_secret, assert_no_secret, start_tap, token_requests
+from zendesk_simulator import Simulator, make_events
 
 pytestmark = pytest.mark.postgres
 
@@ -70,41 +69,21 @@ class Machine:
     config: dict[str, Any]
     runs: int = 0
 
-    def start_with_state(self, state_file: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    def start_with_state(self, state_file: Path) -> StartedTap:
         return self.start(extra_args=("--state", str(state_file)))
 
-    def start(self, extra_args: tuple[str, ...] = (), **env: str) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    def start(self, extra_args: tuple[str, ...] = (), **env: str) -> StartedTap:
         self.runs += 1
-        name = f"run{self.runs}"
         work = self.root / "work"
         (self.root / "home").mkdir(parents=True, exist_ok=True)
         work.mkdir(parents=True, exist_ok=True)
-        config_file = work / f"{name}-config.json"
-        config_file.write_text(json.dumps(self.config))
-        environ = {
-            k: v for k, v in os.environ.items() if not k.startswith(("TAP_ZENDESK_TICKET_EVENTS_", "MELTANO_", "XDG_"))
-        }
-        environ.update(HOME=str(self.root / "home"), **env)
-        out, err = work / f"{name}.out", work / f"{name}.err"
-        with out.open("wb") as stdout, err.open("wb") as stderr:
-            proc = subprocess.Popen(
-                [*tap_command(), "--config", str(config_file), *extra_args],
-                stdout=stdout,
-                stderr=stderr,
-                stdin=subprocess.DEVNULL,
-                cwd=work,
-                env=environ,
-            )
-        return proc, out, err
+        return start_tap(
+            work, self.config, extra_args=extra_args, env=env, home=self.root / "home", cwd=work, name=f"run{self.runs}"
+        )
 
-    def finish(self, started: tuple[subprocess.Popen[bytes], Path, Path], timeout: float = 120) -> TapRun:
-        proc, out, err = started
-        proc.wait(timeout=timeout)
-        lines = out.read_text().splitlines()
-        if proc.returncode < 0 and lines and not lines[-1].endswith("}"):
-            lines = lines[:-1]
-        run = TapRun(proc.returncode, "\n".join(lines), err.read_text())
-        assert PASSWORD not in run.stdout + run.stderr, "the database password leaked"
+    def finish(self, started: StartedTap, timeout: float = 120) -> TapRun:
+        run = started.finish(timeout)
+        assert_no_secret(run.stdout, run.stderr, also=[PASSWORD])  # the database password
         assert_no_oauth_secret(self.sim, self.root / "work", run)  # home holds only a file store, if any
         return run
 
@@ -126,16 +105,6 @@ def machines(sim: Simulator, tmp_path: Path, store: str | None, **overrides: Any
     if store is not None:
         config["oauth_token_store"] = store
     return Machine(tmp_path / "a", sim, dict(config)), Machine(tmp_path / "b", sim, dict(config))
-
-
-def token_requests(sim: Simulator) -> list[Any]:
-    return [r for r in sim.requests if r.path == OAUTH_TOKEN_PATH]
-
-
-def one_error_line(run: TapRun) -> str:
-    assert len(run.error_lines) == 1, run.stderr
-    assert "Traceback" not in run.stderr
-    return run.error_lines[0]
 
 
 def test_two_machines_alternate_runs_that_each_refresh(sim: Simulator, tmp_path: Path, pg_url: str) -> None:
@@ -163,7 +132,7 @@ def test_without_a_shared_store_the_second_machine_is_told_why(sim: Simulator, t
     run = b.run()
 
     assert run.returncode == 1
-    line = one_error_line(run)
+    line = run.one_error_line()
     assert "invalid_grant" in line
     assert "which a run elsewhere probably rotated already" in line
     assert "'oauth_token_store' (a PostgreSQL URL" in line
@@ -201,7 +170,7 @@ def test_a_run_killed_right_after_a_refresh_loses_nothing_for_the_other_machine(
     while sim.oauth.refreshed < 1 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert sim.oauth.refreshed == 1
-    started[0].kill()  # SIGKILL: no handler, no cleanup
+    started.proc.kill()  # SIGKILL: no handler, no cleanup
     a.finish(started)
     sim.latency = 0.0
     sim.oauth.expire_access_tokens()
@@ -222,7 +191,7 @@ def test_a_store_down_at_start_is_one_line_without_the_password(sim: Simulator, 
     run = a.run(LOGLEVEL="DEBUG")
 
     assert run.returncode == 1
-    line = one_error_line(run)
+    line = run.one_error_line()
     assert f"postgresql://{PG_USER}@127.0.0.1:1/{DATABASE}" in line
     assert sim.requests == [], "no export request, no token request"
 
@@ -284,7 +253,7 @@ def test_a_url_of_another_kind_is_refused_never_taken_as_a_path(
     run = a.run()
 
     assert run.returncode == 1
-    line = one_error_line(run)
+    line = run.one_error_line()
     assert "'oauth_token_store'" in line
     assert said in line
     assert "pw-not-shown" not in run.stderr
@@ -302,7 +271,7 @@ def test_a_postgresql_url_without_psycopg_names_the_extra(sim: Simulator, tmp_pa
     run = a.run(PYTHONPATH=str(hide))
 
     assert run.returncode == 1
-    line = one_error_line(run)
+    line = run.one_error_line()
     assert "tap-zendesk-ticket-events[postgres]" in line
     assert sim.requests == []
 
@@ -366,7 +335,7 @@ def test_a_store_lost_mid_run_when_a_refresh_is_due_stops_with_the_last_safe_sta
     run = a.finish(started)
 
     assert run.returncode == 1
-    line = one_error_line(run)
+    line = run.one_error_line()
     assert f"127.0.0.1:{proxy.port}/{DATABASE}" in line
     assert "token store" in line
     assert run.states, "the pages exported before were checkpointed"

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import START_DATE, TapRun, assert_no_secret, make_config, run_tap, tap_command
+from tests.conftest import START_DATE, make_config
+from tests.runners import TapRun, run_tap_in_process
 from zendesk_simulator import API_TOKEN, EMAIL, Simulator, make_events
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,26 +21,15 @@ TRAILING_COMMA = '{\n  "subdomain": "acme",\n  "api_token": "%s",\n}\n' % API_TO
 
 def run_args(tmp_path: Path, *args: str) -> TapRun:
     """Run the tap in ``tmp_path`` with these arguments, as a user would type them."""
-    proc = subprocess.run(
-        [*tap_command(), *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    assert_no_secret(proc.stdout, proc.stderr)
-    return TapRun(proc.returncode, proc.stdout, proc.stderr)
+    return run_tap_in_process(None, extra_args=args, cwd=tmp_path)
 
 
 def the_error(run: TapRun) -> str:
     """The one ERROR line of a run that failed as it should: exit 1, no traceback, no output."""
     assert run.returncode == 1, run.stderr
-    assert "Traceback" not in run.stderr
-    assert len(run.error_lines) == 1, run.stderr
+    line = run.one_error_line()
     assert run.stdout == ""
-    return run.error_lines[0]
+    return line
 
 
 @pytest.fixture
@@ -191,7 +181,7 @@ SUBDOMAINS = [
 
 @pytest.mark.parametrize(("subdomain", "said"), SUBDOMAINS, ids=[s[0] for s in SUBDOMAINS])
 def test_bad_subdomain_says_what_a_subdomain_is_and_what_to_set(tmp_path: Path, subdomain: str, said: str) -> None:
-    line = the_error(run_tap(tmp_path, {**CONFIG, "subdomain": subdomain}))
+    line = the_error(run_tap_in_process(tmp_path, {**CONFIG, "subdomain": subdomain}))
 
     assert "Setting 'subdomain' must be the name before .zendesk.com in your Zendesk address" in line
     assert said in line
@@ -201,7 +191,7 @@ def test_bad_subdomain_says_what_a_subdomain_is_and_what_to_set(tmp_path: Path, 
 def test_subdomain_and_api_url_together_are_refused(tmp_path: Path) -> None:
     config: dict[str, Any] = {**CONFIG, "api_url": "https://acme.zendesk.com"}
 
-    line = the_error(run_tap(tmp_path, config))
+    line = the_error(run_tap_in_process(tmp_path, config))
 
     assert "Settings 'subdomain' and 'api_url' are both set: set only one" in line
 
@@ -209,7 +199,7 @@ def test_subdomain_and_api_url_together_are_refused(tmp_path: Path) -> None:
 def test_the_start_line_names_the_host_called(sim: Simulator, tmp_path: Path) -> None:
     sim.set_events(make_events(20))
 
-    run = run_tap(tmp_path, make_config(sim))
+    run = run_tap_in_process(tmp_path, make_config(sim))
 
     assert run.returncode == 0, run.stderr
     start = next(line for line in run.stderr.splitlines() if "ticket_events: exporting from" in line)
