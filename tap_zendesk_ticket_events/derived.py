@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from tap_zendesk_ticket_events.pages import iso
+from tap_zendesk_ticket_events.dates import iso
 
 #: Child event kinds that set fields.
 FIELD_CHANGE_KINDS = ("Create", "Change")

@@ -19,9 +19,9 @@ API notes, including what recorded responses show):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
+from tap_zendesk_ticket_events.dates import epoch_of_iso, iso
 from tap_zendesk_ticket_events.errors import TapError
 
 REPLICATION_KEY = "end_time"
@@ -132,10 +132,10 @@ def plan_page(
 ) -> PagePlan:
     """Apply the export rules to one page requested at ``start_time`` with ``per_page``.
 
-    Each record is stamped with a replication value at which a resumed export misses
-    nothing: its own second (``start_time`` being inclusive, resuming there re-reads the
-    rest of that second), clamped into the page's window so values never decrease, and the
-    page's last record with the page's ``end_time``.
+    Each record is a new dict: the item (left as the caller gave it) with a replication
+    value at which a resumed export misses nothing: its own second (``start_time`` being
+    inclusive, resuming there re-reads the rest of that second), clamped into the page's
+    window so values never decrease, and the page's last record with the page's ``end_time``.
     """
     seconds = [item_second(item) for item in page.items]
     for position, item in enumerate(page.items):
@@ -164,7 +164,7 @@ def plan_page(
         key=lambda entry: (entry[1], _id_key(entry[0])),
     )
     seen = boundary.ids if boundary.start_time == start_time else set()
-    records: list[dict[str, Any]] = []
+    chosen: list[tuple[dict[str, Any], int]] = []
     emitted_ids: set[Any] = set()
     duplicates = 0
     for item, second in ordered:
@@ -175,8 +175,8 @@ def plan_page(
             duplicates += 1
             continue
         emitted_ids.add(item_id)
-        item[REPLICATION_KEY] = min(max(second, start_time), window_end)
-        records.append(item)
+        chosen.append((item, min(max(second, start_time), window_end)))
+    records = [{**item, REPLICATION_KEY: value} for item, value in chosen]
     if records:
         records[-1][REPLICATION_KEY] = window_end
 
@@ -233,22 +233,3 @@ def _id_key(item: dict[str, Any]) -> tuple[int, str]:
     """Sort key for ids that are normally integers but are not trusted to be."""
     value = item.get("id")
     return (value, "") if isinstance(value, int) else (0, str(value))
-
-
-def epoch_of_iso(text: str) -> int | None:
-    """Epoch seconds of an ISO 8601 date or date-time (UTC when naive); None if unparsable."""
-    text = text.strip()
-    if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat does not take "Z"
-        text = text[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp())
-
-
-def iso(epoch: int) -> str:
-    """An epoch second as an ISO 8601 UTC string, for people reading logs."""
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

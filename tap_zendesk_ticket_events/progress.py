@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tap_zendesk_ticket_events.pages import iso
+from tap_zendesk_ticket_events.dates import iso
 from tap_zendesk_ticket_events.scope import DESCRIPTIONS
 
 if TYPE_CHECKING:

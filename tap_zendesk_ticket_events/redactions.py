@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tap_zendesk_ticket_events import derived
-from tap_zendesk_ticket_events.pages import epoch_of_iso, item_second
+from tap_zendesk_ticket_events.dates import epoch_of_iso
+from tap_zendesk_ticket_events.pages import item_second
 
 #: Child event types of a redaction, and the kind each one erases.
 KINDS = {"CommentRedactionEvent": "comment", "AttachmentRedactionEvent": "attachment"}

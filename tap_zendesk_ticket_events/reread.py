@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import requests
 
+from tap_zendesk_ticket_events.dates import iso
 from tap_zendesk_ticket_events.errors import TapError, describe_http_failure, zendesk_error_text
-from tap_zendesk_ticket_events.pages import ExportPage, iso
+from tap_zendesk_ticket_events.pages import ExportPage
 from tap_zendesk_ticket_events.retry import CONNECTION_FAILURES, MAX_ERROR_TRIES, with_retries
 
 if TYPE_CHECKING:

@@ -28,9 +28,6 @@ DEFAULT_RETRY_AFTER = 60.0
 MAX_RATE_LIMITED_TRIES = 10
 #: Tries of one request failing with 5xx, a dropped connection, a timeout or a bad body.
 MAX_ERROR_TRIES = 6
-#: backoff's own try limit, set so high it never cuts in: ``wait_times`` decides when to stop
-#: (timeouts cured by a smaller page are not counted, and there are at most a few of them).
-MAX_TRIES = 1_000
 BACKOFF_FACTOR = 2.0
 
 #: Failures of the connection itself, always worth another try.

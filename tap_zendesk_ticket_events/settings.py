@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from tap_zendesk_ticket_events import scope
+from tap_zendesk_ticket_events.dates import epoch_of_iso
 from tap_zendesk_ticket_events.errors import ConfigError
-from tap_zendesk_ticket_events.pages import epoch_of_iso
 from tap_zendesk_ticket_events.token_store import PostgresLocation, default_store_path
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from jsonschema.validators import validator_for
 from singer_sdk import Stream
@@ -12,24 +12,30 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
-from tap_zendesk_ticket_events import scope
+from tap_zendesk_ticket_events import scope, streams
+from tap_zendesk_ticket_events.auth import build_authenticator
 from tap_zendesk_ticket_events.cli import CommandLineTap
-from tap_zendesk_ticket_events.client import AUTH_LABELS, epoch_of_bookmark
+from tap_zendesk_ticket_events.client import AUTH_LABELS
 from tap_zendesk_ticket_events.inputs import check_state
 from tap_zendesk_ticket_events.settings import DEFAULTS, MAX_PAGE_SIZE, Settings, auth_method
-from tap_zendesk_ticket_events.streams import (
-    TicketCommentsStream,
-    TicketEventsStream,
-    TicketFieldHistoryStream,
-    TicketMetricEventsStream,
-    TicketRedactionsStream,
-)
+from tap_zendesk_ticket_events.state import normalise_bookmarks
 from tap_zendesk_ticket_events.throttle import Throttle
 
 if sys.version_info >= (3, 12):
     from typing import override
 else:  # typing_extensions before 3.12
     from typing_extensions import override
+
+if TYPE_CHECKING:
+    from singer_sdk.authenticators import APIAuthenticatorBase
+
+
+def _whole_number(name: str, description: str, *, minimum: int = 1, maximum: int | None = None) -> th.Property[int]:
+    """An integer setting with its default from ``settings.DEFAULTS`` (one source for both)."""
+    kind = th.IntegerType(minimum=minimum) if maximum is None else th.IntegerType(minimum=minimum, maximum=maximum)
+    default = DEFAULTS[name]
+    assert isinstance(default, int)
+    return th.Property(name, kind, default=default, description=description)
 
 
 class TapZendeskTicketEvents(CommandLineTap):
@@ -167,35 +173,22 @@ class TapZendeskTicketEvents(CommandLineTap):
                 "'ai_agent' (only those). Not sent to ticket_metric_events."
             ),
         ),
-        th.Property(
+        _whole_number(
             "page_size",
-            th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE),
-            default=DEFAULTS["page_size"],
-            description=f"Events per page (per_page), 1-{MAX_PAGE_SIZE}. Zendesk grows a page to hold a whole second.",
+            f"Events per page (per_page), 1-{MAX_PAGE_SIZE}. Zendesk grows a page to hold a whole second.",
+            maximum=MAX_PAGE_SIZE,
         ),
-        th.Property(
+        _whole_number(
             "max_requests_per_minute",
-            th.IntegerType(minimum=1),
-            default=DEFAULTS["max_requests_per_minute"],
-            description=(
-                "Request budget per minute (sliding window): 10 for incremental exports, 30 with "
-                "the High Volume add-on. Lower it when other integrations share the account's budget."
-            ),
+            "Request budget per minute (sliding window): 10 for incremental exports, 30 with "
+            "the High Volume add-on. Lower it when other integrations share the account's budget.",
         ),
-        th.Property(
-            "request_timeout",
-            th.IntegerType(minimum=1),
-            default=DEFAULTS["request_timeout"],
-            description="Seconds to wait for one response before retrying it.",
-        ),
-        th.Property(
+        _whole_number("request_timeout", "Seconds to wait for one response before retrying it."),
+        _whole_number(
             "progress_interval",
-            th.IntegerType(minimum=0),
-            default=DEFAULTS["progress_interval"],
-            description=(
-                "Seconds between per-page progress lines (0: one line per page). Start and summary "
-                "lines are always written."
-            ),
+            "Seconds between per-page progress lines (0: one line per page). Start and summary "
+            "lines are always written.",
+            minimum=0,
         ),
     ).to_dict()
 
@@ -231,36 +224,38 @@ class TapZendeskTicketEvents(CommandLineTap):
     def load_state(self, state: dict[str, Any]) -> None:
         """Refuse a state that is no Singer state, and turn every bookmark into epoch seconds.
 
-        Normalised here, before the SDK writes its first STATE or compares a bookmark with a
-        record's value: a date-time string there would crash that comparison mid-run.
+        Normalised here (by ``state.normalise_bookmarks``), before the SDK writes its first
+        STATE or compares a bookmark with a record's value.
         """
         check_state(state, "The state")  # the --state file was checked already; a state given in code was not
         super().load_state(state)
-        for entry in self.state.get("bookmarks", {}).values():
-            epoch = epoch_of_bookmark(entry.get("replication_key_value"))
-            if epoch is not None:
-                entry["replication_key_value"] = epoch
+        normalise_bookmarks(self.state)
 
     @cached_property
     def throttle(self) -> Throttle:
         """The one request budget every stream draws on: Zendesk counts them together."""
         return Throttle(self.settings.max_requests_per_minute, log=self.logger)
 
+    @cached_property
+    def authenticator(self) -> APIAuthenticatorBase:
+        """The one authenticator every stream's requests go through: one OAuth token for all."""
+        return build_authenticator(self.settings)
+
     @override
     def discover_streams(self) -> list[Stream]:
         return [
-            TicketEventsStream(self),
-            TicketMetricEventsStream(self),
-            TicketFieldHistoryStream(self),
-            TicketCommentsStream(self),
-            TicketRedactionsStream(self),
+            streams.TicketEventsStream(self, self),
+            streams.TicketMetricEventsStream(self, self),
+            streams.TicketFieldHistoryStream(self),
+            streams.TicketCommentsStream(self),
+            streams.TicketRedactionsStream(self),
         ]
 
     @override
     def test_connection(self) -> None:
         """Send the one request of ``--test`` and say what answered."""
         stream = self.streams["ticket_events"]
-        assert isinstance(stream, TicketEventsStream)
+        assert isinstance(stream, streams.TicketEventsStream)
         events = stream.test_connection()
         self.logger.info(
             "Connection test passed: %s answered the ticket events export (auth: %s; %s at or after start_date, "

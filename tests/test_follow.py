@@ -53,9 +53,7 @@ def setup(sim: Simulator, *, per_ticket: int = 3, count: int = 400, **config: An
     tap = TapZendeskTicketEvents(config=make_config(sim, **config))
     stream = tap.streams["ticket_events"]
     assert isinstance(stream, TicketEventsStream)
-    reader = Rereader(
-        stream.requests_session, stream.authenticator, tap.settings, headers=stream.http_headers, logger=LOG
-    )
+    reader = Rereader(stream.requests_session, tap.authenticator, tap.settings, headers=stream.http_headers, logger=LOG)
     return Run(tap, reader, planted)
 
 

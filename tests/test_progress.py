@@ -121,6 +121,7 @@ def test_structured_logging_and_sdk_metrics_keep_working(sim: Simulator, tmp_pat
     metrics = [r["metric_info"]["metric"] for r in records if r.get("message") == "METRIC"]
     assert "record_count" in metrics
     assert "http_request_duration" in metrics
+    assert "http_request_count" in metrics
 
 
 class Log:
