@@ -459,7 +459,6 @@ def rows_holding(schema: str, text: str) -> dict[str, int]:
 @pytest.mark.postgres
 @pytest.mark.meltano
 @pytest.mark.target
-@pytest.mark.slow
 def test_meltano_run_after_redactions_leaves_no_erased_content_in_postgres(tmp_path: Path, pg_schema: str) -> None:
     """A first run loads comments holding a card number and a passport scan; Zendesk erases them;
     the second run writes every row that held them again: no table of the schema holds them."""

@@ -178,7 +178,6 @@ def test_a_failed_reread_fails_the_run_before_the_pages_checkpoint(
     assert holding(CARD, first, failed, resumed) == dict.fromkeys(STREAMS, 0)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_a_run_killed_during_its_rereads_does_them_again_on_resume(
     sim: Simulator, tmp_path: Path, sig: signal.Signals

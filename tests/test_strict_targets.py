@@ -427,7 +427,6 @@ def test_target_duckdb_loads_every_stream_then_resumes_from_its_state(export: Ex
     assert comment_vias > 0, "no full comment (with its object via) landed"
 
 
-@pytest.mark.slow
 def test_target_duckdb_after_redactions_holds_no_erased_content(sim: Simulator, tmp_path: Path) -> None:
     """Two runs into DuckDB, Zendesk erasing card numbers and passport scans in between: no table
     of the destination holds them afterwards (every row, every column, searched as text)."""
