@@ -102,8 +102,9 @@ def test_a_later_run_writes_again_every_row_that_held_the_erased_content(sim: Si
     )
 
     # The cost: one comments request per ticket, one export request per second of redacted audits.
-    assert len(sim.comment_requests()) - comments == len(scene.planted.tickets)
-    assert len(scene.rereads(exports)) == len(scene.audit_seconds)
+    assert len(sim.comment_requests()) - comments == len(scene.planted.tickets) == 3
+    assert len(scene.rereads(exports)) == len(scene.audit_seconds) == 9  # the figures of docs/redactions.md
+    assert "; 3 comments requests (account-wide limit), 9 export requests (export budget)." in second.stderr
     # Written again for an older second, nothing went backwards: no sort error, the bookmark at the end.
     values = [s["bookmarks"]["ticket_events"]["replication_key_value"] for s in second.states]
     assert values == sorted(values)
