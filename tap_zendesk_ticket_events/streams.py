@@ -1,7 +1,8 @@
 """The streams of the tap.
 
-One class per Zendesk incremental export endpoint, and two streams derived from the ticket
-events pages with no request of their own.
+One class per Zendesk incremental export endpoint, and three streams derived from the ticket
+events pages: two with no request of their own, and ``ticket_redactions``, written by the
+redaction step (follow.py) that ``ticket_events`` runs after each page.
 """
 
 from __future__ import annotations
