@@ -9,6 +9,9 @@
    an exact Retry-After).
 3. Peak RSS of the tap at a small and a large export.
 4. Requests per 1,000 events at the default page size, and whether any request repeated.
+6. The account's budget (benchmarks/budget.py, issue 27): a High Volume backfill with default
+   settings against the 30-per-minute floor, today's behaviour beside it, on a virtual clock;
+   the same once in real time (not with --quick); a shared account: the 429s received.
 5. The derived streams: events/s with ticket_events, ticket_field_history and ticket_comments
    all selected against ticket_events alone (both sideloading comments), over events in the
    recorded shapes, and the peak RSS with all three at a small and a large export.
@@ -31,6 +34,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import budget  # noqa: E402 - benchmarks/budget.py, beside this script
 
 from zendesk_simulator import (  # noqa: E402
     API_TOKEN,
@@ -212,10 +217,32 @@ def earliest_finish(pages: int, per_minute: int, other_client: int, service: flo
     return t + service
 
 
+def real_high_volume(workdir: Path, pages: int) -> dict[str, Any]:
+    """A High Volume account (30 a minute, announced) and the tap with default budget settings, in real time."""
+    sim = Simulator(rate_limit_per_minute=budget.HIGH_VOLUME)
+    sim.set_events(budget.events_for(pages))
+    server = SimulatorServer(sim).start()
+    try:
+        config = json.loads(Path(tap_config(workdir, sim, page_size=budget.PAGE_SIZE)[1]).read_text())
+        del config["max_requests_per_minute"]
+        path = workdir / "config-default-budget.json"
+        path.write_text(json.dumps(config))
+        wall = measure([*TAP, "--config", str(path)], workdir)["wall"]
+        sent = sim.export_requests(None)
+        ok = sum(1 for r in sent if r.status == 200)
+        return {"pages": ok, "wall": wall, "floor": budget.floor(ok, budget.HIGH_VOLUME), "429": len(sent) - ok}
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark the tap against the local simulator.")
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
+    parser.add_argument("--only", choices=["budget"], help="run only this part")
     args = parser.parse_args()
+    if args.only == "budget":
+        print_rows(budget_rows(quick=args.quick))
+        return
     big, small, large, rounds = (100_000, 20_000, 500_000, 3) if not args.quick else (5_000, 2_000, 10_000, 1)
     per_minute, pages = (600, 700) if not args.quick else (60, 70)
 
@@ -295,6 +322,28 @@ def main() -> None:
             "<= 1.20x",
         ),
     ]
+    rows += budget_rows(quick=args.quick)
+    print_rows(rows)
+
+
+def budget_rows(*, quick: bool) -> list[tuple[str, str, str, str]]:
+    rows = budget.run(quick=quick)
+    if not quick:
+        with tempfile.TemporaryDirectory() as tmp:
+            real = real_high_volume(Path(tmp), 61)
+        print(f"  High Volume in real time: {real}", flush=True)
+        rows.append(
+            (
+                f"High Volume backfill, default settings, real time: {real['pages']} pages (wall / floor)",
+                f"{real['wall']:.1f} s / {real['floor']:.1f} s; {real['429']} 429s",
+                f"{real['wall'] / real['floor']:.2f}x",
+                "<= 1.05x",
+            )
+        )
+    return rows
+
+
+def print_rows(rows: list[tuple[str, str, str, str]]) -> None:
     print()
     print("| Measure | Figures | Ratio | Target |")
     print("|---|---|---|---|")

@@ -37,7 +37,7 @@ from tap_zendesk_ticket_events.pages import REPLICATION_KEY, ExportPage
 from tap_zendesk_ticket_events.progress import Progress
 from tap_zendesk_ticket_events.retry import MAX_ERROR_TRIES, with_retries
 from tap_zendesk_ticket_events.state import ExportState
-from tap_zendesk_ticket_events.throttle import ThrottledAdapter
+from tap_zendesk_ticket_events.throttle import mount
 from tap_zendesk_ticket_events.walk import ExportWalk, PageRequest
 
 if sys.version_info >= (3, 12):
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from tap_zendesk_ticket_events.scope import Scope
     from tap_zendesk_ticket_events.settings import Settings
     from tap_zendesk_ticket_events.state import StateSink
-    from tap_zendesk_ticket_events.throttle import Throttle
+    from tap_zendesk_ticket_events.throttle import AccountPacer, Throttle
 
 AUTH_LABELS = {
     "api_token": "API token (email + api_token)",
@@ -83,6 +83,9 @@ class ExportServices(Protocol):
 
     @property
     def throttle(self) -> Throttle: ...
+
+    @property
+    def pacer(self) -> AccountPacer: ...
 
     @property
     def authenticator(self) -> APIAuthenticatorBase: ...
@@ -136,7 +139,7 @@ class ZendeskExportStream(RESTStream[Any]):
 
     @cached_property
     def progress(self) -> Progress:
-        return Progress(self.name, self.logger, interval=self.settings.progress_interval)
+        return Progress(self.name, self.logger, interval=self.settings.progress_interval, budget=self.services.throttle)
 
     @property
     @override
@@ -146,15 +149,13 @@ class ZendeskExportStream(RESTStream[Any]):
     @property
     @override
     def requests_session(self) -> requests.Session:
-        """The SDK's session, with the tap's one request budget mounted on it for every URL.
+        """The SDK's session, with the export budget on its export URLs, the account-wide one elsewhere.
 
-        Every request the session sends passes it, the OAuth re-send after a 401 included.
+        Every export request the session sends passes the export budget, the OAuth re-send
+        after a 401 included; every other request (a ticket's comments) the account-wide limit.
         """
         session = super().requests_session
-        if not isinstance(session.get_adapter(self.url_base), ThrottledAdapter):
-            adapter = ThrottledAdapter(self.services.throttle)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
+        mount(session, self.url_base, self.services.throttle, self.services.pacer)
         return session
 
     def support_type_scope(self) -> Scope | None:
@@ -242,7 +243,6 @@ class ZendeskExportStream(RESTStream[Any]):
             reason,
             self.settings.end_time,
             AUTH_LABELS.get(self.settings.auth_method, self.settings.auth_method),
-            self.services.throttle.max_per_minute,
             host=self.url_base,  # scheme, host and port only: settings.py refuses credentials or a query
             comments=self.sideload_reason(),
             tickets=self.support_type_scope(),

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from tap_zendesk_ticket_events.scope import Scope
+    from tap_zendesk_ticket_events.throttle import Throttle
 
 #: Pages the rate and the estimate are taken over.
 RATE_WINDOW_PAGES = 5
@@ -56,6 +57,8 @@ class Progress:
     logger: logging.Logger
     interval: float = 0.0
     """Seconds between page lines; 0 writes one for every page."""
+    budget: Throttle | None = None
+    """The export budget: the start line says it, the page lines and summary its waits for others."""
     clock: Callable[[], float] = time.monotonic
     """Measures durations: the pace, the time left, the run's wall time."""
     wall_clock: Callable[[], float] = time.time
@@ -70,6 +73,8 @@ class Progress:
     _window_start: int = 0
     _window_end: int = 0
     _started: float = 0.0
+    _others_at_start: tuple[int, float] = (0, 0.0)
+    _others_at_line: float = 0.0
     _last_line: float | None = None
     _recent: deque[tuple[float, int, int, int]] = field(default_factory=lambda: deque(maxlen=RATE_WINDOW_PAGES + 1))
     """(clock, events, reached, pages) at the start and after each of the last pages."""
@@ -80,7 +85,6 @@ class Progress:
         reason: str,
         end_time: int | None,
         auth: str,
-        budget: int,
         host: str = "",
         comments: str | None = None,
         tickets: Scope | None = None,
@@ -96,9 +100,11 @@ class Progress:
         self._window_end = end_time if end_time is not None else int(self.wall_clock())
         self.bookmark = None
         self._recent.append((self._started, 0, start_time, 0))
+        self._others_at_start = self._others()
+        self._others_at_line = self._others_at_start[1]
         until = f"end_date {iso(end_time)}" if end_time is not None else f"now ({iso(self._window_end)})"
         self.logger.info(
-            "%s: exporting from %s (%d, %s) up to %s from %s; auth: %s; throttle: %d requests/minute%s%s.",
+            "%s: exporting from %s (%d, %s) up to %s from %s; auth: %s; budget: %s%s%s.",
             self.stream,
             iso(start_time),
             start_time,
@@ -106,7 +112,7 @@ class Progress:
             until,
             host,
             auth,
-            budget,
+            self.budget.describe() if self.budget is not None else "none",
             f"; tickets: {DESCRIPTIONS[tickets]} (support_type_scope={tickets})" if tickets else "",
             f"; comments sideloaded (include=comment_events: {comments})" if comments else "",
         )
@@ -134,6 +140,10 @@ class Progress:
         first_time, first_events, _, _ = self._recent[0]
         per_minute = (self.events - first_events) / (max(now - first_time, 1e-9) / 60)
         left = self.time_left(reached, finished=finished)
+        others = self._others()[1]
+        if others > self._others_at_line:
+            left = f"waited {duration(others - self._others_at_line)} for another client's use of the minute; {left}"
+            self._others_at_line = others
         self.logger.info(
             "%s: page %d, %s events (%s in all); reached %s, %.1f%% of the window; %s events/min; %s.",
             self.stream,
@@ -172,6 +182,12 @@ class Progress:
         seconds_left = pages_left * (last_time - first_time) / pages
         return "under a minute left" if seconds_left < 60 else f"about {duration(seconds_left)} left"
 
+    def _others(self) -> tuple[int, float]:
+        """The budget's waits for another client so far, and their seconds (the tap's, all streams)."""
+        if self.budget is None:
+            return (0, 0.0)
+        return (self.budget.others_waits, self.budget.others_waited)
+
     def summary(
         self, bookmark: int | None, failed: BaseException | None = None, rows: Mapping[str, int] | None = None
     ) -> None:
@@ -190,9 +206,11 @@ class Progress:
             outcome, why = "stopped", " The error follows."
         else:
             outcome, why = "stopped", " Interrupted."
+        waits, waited = (now - then for now, then in zip(self._others(), self._others_at_start, strict=True))
         derived = "".join(f"; {name}: {count:,} rows" for name, count in (rows or {}).items())
         self.logger.info(
-            "%s: %s: %s events, %d pages, %d requests, %d rate-limited (429), %d retries, "
+            "%s: %s: %s events, %d pages, %d requests, %d rate-limited (429), "
+            "%d waits for another client's use of the minute (%s), %d retries, "
             "%d duplicates dropped, %s%s; bookmark %s.%s",
             self.stream,
             outcome,
@@ -200,6 +218,8 @@ class Progress:
             self.pages,
             self.requests,
             self.rate_limited,
+            waits,
+            duration(waited),
             self.retries,
             self.duplicates,
             duration(self.clock() - self._started),

@@ -44,7 +44,6 @@ DEFAULTS: Mapping[str, int | bool | str] = {
     "follow_redactions": True,
     "support_type_scope": scope.DEFAULT,
     "page_size": 1000,
-    "max_requests_per_minute": 10,
     "request_timeout": 300,
     "progress_interval": 0,
 }
@@ -70,7 +69,8 @@ class Settings:
     support_type_scope: scope.Scope
     """Which tickets the ticket events export covers (see scope.py)."""
     page_size: int
-    max_requests_per_minute: int
+    max_requests_per_minute: int | None
+    """A cap on export requests per minute; None: the account's budget, as Zendesk announces it."""
     request_timeout: int
     progress_interval: int
     follow_redactions: bool = True
@@ -115,7 +115,7 @@ class Settings:
             include_comment_events=bool(setting(config, "include_comment_events")),
             support_type_scope=support_type_scope(config),
             page_size=int(setting(config, "page_size")),
-            max_requests_per_minute=int(setting(config, "max_requests_per_minute")),
+            max_requests_per_minute=optional_int(config, "max_requests_per_minute"),
             request_timeout=int(setting(config, "request_timeout")),
             progress_interval=int(setting(config, "progress_interval")),
             follow_redactions=bool(setting(config, "follow_redactions")),
@@ -131,6 +131,12 @@ def setting(config: Mapping[str, Any], name: str) -> Any:
     """The setting's value, or its default when unset (the SDK fills defaults in, tests may not)."""
     value = config.get(name)
     return DEFAULTS[name] if value is None else value
+
+
+def optional_int(config: Mapping[str, Any], name: str) -> int | None:
+    """An integer setting without a default: None when unset (the JSON Schema checked its range)."""
+    value = config.get(name)
+    return None if value is None or value == "" else int(value)
 
 
 def support_type_scope(config: Mapping[str, Any]) -> scope.Scope:

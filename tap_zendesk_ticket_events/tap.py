@@ -19,7 +19,7 @@ from tap_zendesk_ticket_events.client import AUTH_LABELS
 from tap_zendesk_ticket_events.inputs import check_state
 from tap_zendesk_ticket_events.settings import DEFAULTS, MAX_PAGE_SIZE, Settings, auth_method
 from tap_zendesk_ticket_events.state import normalise_bookmarks
-from tap_zendesk_ticket_events.throttle import Throttle
+from tap_zendesk_ticket_events.throttle import AccountPacer, Throttle
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -178,10 +178,15 @@ class TapZendeskTicketEvents(CommandLineTap):
             f"Events per page (per_page), 1-{MAX_PAGE_SIZE}. Zendesk grows a page to hold a whole second.",
             maximum=MAX_PAGE_SIZE,
         ),
-        _whole_number(
+        th.Property(
             "max_requests_per_minute",
-            "Request budget per minute (sliding window): 10 for incremental exports, 30 with "
-            "the High Volume add-on. Lower it when other integrations share the account's budget.",
+            th.IntegerType(minimum=1),
+            description=(
+                "Optional cap on export requests per minute. Unset, the tap uses the account's own budget, "
+                "which Zendesk announces on every export answer (10, or 30 with the High Volume add-on; 10 "
+                "until the first answer), and waits when another client has spent the minute. Set it to leave "
+                "part of the budget to other integrations on purpose: the tap never exceeds it."
+            ),
         ),
         _whole_number("request_timeout", "Seconds to wait for one response before retrying it."),
         _whole_number(
@@ -235,6 +240,11 @@ class TapZendeskTicketEvents(CommandLineTap):
     def throttle(self) -> Throttle:
         """The one request budget every stream draws on: Zendesk counts them together."""
         return Throttle(self.settings.max_requests_per_minute, log=self.logger)
+
+    @cached_property
+    def pacer(self) -> AccountPacer:
+        """The account-wide limit, for every request that is not an export (a ticket's comments)."""
+        return AccountPacer(log=self.logger)
 
     @cached_property
     def authenticator(self) -> APIAuthenticatorBase:

@@ -20,7 +20,8 @@ PAGE_LINE = re.compile(
     r"([\d,]+) events/min; (.+)\.$"
 )
 SUMMARY = re.compile(
-    r"ticket_events: done: ([\d,]+) events, (\d+) pages, (\d+) requests, (\d+) rate-limited \(429\), (\d+) retries, "
+    r"ticket_events: done: ([\d,]+) events, (\d+) pages, (\d+) requests, (\d+) rate-limited \(429\), "
+    r"\d+ waits for another client's use of the minute \(\S+\), (\d+) retries, "
     r"(\d+) duplicates dropped, (\S+); bookmark (\d+) \((\S+)\)\.$"
 )
 
@@ -45,7 +46,7 @@ def test_start_page_and_summary_lines_carry_the_right_numbers(
     assert f"from {iso(START)} ({START}, start_date; no bookmark yet)" in start
     assert f"up to end_date {iso(START + WINDOW)}" in start
     assert "auth: API token (email + api_token)" in start
-    assert "throttle: 10000 requests/minute" in start
+    assert "budget: 10000 requests per minute, max_requests_per_minute" in start
 
     pages = [m for m in map(PAGE_LINE.match, lines) if m]
     bookmarks = [s["bookmarks"]["ticket_events"]["replication_key_value"] for s in run.states]
@@ -135,7 +136,7 @@ class Log:
 def progress_with_clock(start: int, end: int | None, *, now: float = 0.0) -> tuple[Progress, VirtualClock, Log]:
     clock, log = VirtualClock(), Log()
     progress = Progress("s", log, clock=clock, wall_clock=lambda: now)  # type: ignore[arg-type]
-    progress.start(start, "start_date", end, "API token", 10)
+    progress.start(start, "start_date", end, "API token")
     return progress, clock, log
 
 

@@ -32,7 +32,7 @@ from tap_zendesk_ticket_events.cli import RecordBatchingWriter
 from tap_zendesk_ticket_events.client import ZendeskExportStream
 from tap_zendesk_ticket_events.streams import DerivedStream, TicketEventsStream
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
-from tap_zendesk_ticket_events.throttle import ThrottledAdapter
+from tap_zendesk_ticket_events.throttle import PacedAdapter, ThrottledAdapter
 from tests.conftest import START_DATE, make_config
 from tests.runners import catalog_selecting, run_tap, sync_in_process
 from zendesk_simulator import Simulator, event_second, make_events
@@ -202,9 +202,12 @@ def test_requests_session_carries_the_throttled_adapter_every_request_uses(sim: 
     assert run.error is None, run.error
     stream = run.tap.streams["ticket_events"]
     assert isinstance(stream, RESTStream)
-    assert isinstance(stream.requests_session.get_adapter(sim.url), ThrottledAdapter), (
+    session = stream.requests_session
+    assert isinstance(session.get_adapter(f"{sim.url}/api/v2/incremental/ticket_events.json"), ThrottledAdapter), (
         "RESTStream.requests_session no longer carries the tap's ThrottledAdapter: the throttle may be bypassed"
     )
+    # Other requests (a ticket's comments) draw on the account-wide limit, not the export budget.
+    assert isinstance(session.get_adapter(f"{sim.url}/api/v2/tickets/1/comments"), PacedAdapter)
     assert run.tap.throttle.requests == len(sim.export_requests(None)), (
         "not every export request went through the throttle: the SDK no longer sends through "
         "requests_session / _requests_session"

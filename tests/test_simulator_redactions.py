@@ -144,7 +144,7 @@ def test_a_deleted_ticket_answers_404_and_the_account_limit_answers_429(sim: Sim
     assert comments(sim, first).status_code == 404
     assert comments(sim, 12_345_678).status_code == 404  # never existed
 
-    sim.redactions.rate_limit_per_minute = 3  # two requests spent above
+    sim.account_rate_limit_per_minute = 3  # two requests spent above
     assert comments(sim, second).status_code == 200
     refused = comments(sim, second)
     assert refused.status_code == 429

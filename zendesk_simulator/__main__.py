@@ -2,8 +2,8 @@
 
 It serves ticket events (and metric events) on loopback, prints a ready ``config.json`` for the
 tap (API token) and the OAuth settings, and runs until Ctrl-C. Options choose the dialect, the
-shapes, injected faults and 429s, a request budget, the OAuth token lifetime and the share of
-AI-agent tickets: see ``--help``.
+shapes, injected faults and 429s, the account's export budget (High Volume, another client's
+share), the OAuth token lifetime and the share of AI-agent tickets: see ``--help``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from zendesk_simulator.data import (
     pick_ai_agent_tickets,
 )
 from zendesk_simulator.envelopes import Simulator
-from zendesk_simulator.faults import FAULTS
+from zendesk_simulator.faults import FAULTS, HIGH_VOLUME
 from zendesk_simulator.server import POLL_SECONDS, SimulatorServer
 
 SHAPES = {"documented": make_events, "recorded": make_recorded_events, "open-ended": make_open_ended_events}
@@ -61,7 +61,24 @@ def parser() -> argparse.ArgumentParser:
         metavar="FAULT",
         help=f"answer the next export request with this fault (repeat for more, in order): {', '.join(sorted(FAULTS))}",
     )
-    parse.add_argument("--rate-limit", type=int, default=None, help="requests per minute before a 429 (none)")
+    parse.add_argument(
+        "--rate-limit",
+        type=int,
+        default=None,
+        help="the account's export requests per minute, announced on every export answer, then 429 (none)",
+    )
+    parse.add_argument(
+        "--high-volume",
+        action="store_true",
+        help=f"the High Volume add-on: --rate-limit {HIGH_VOLUME}",
+    )
+    parse.add_argument(
+        "--other-client",
+        type=int,
+        default=0,
+        metavar="N",
+        help="export requests another client of the account spends at the start of every minute (0)",
+    )
     parse.add_argument("--retry-after", type=int, default=60, help="Retry-After of the 429s and 503s (60)")
     parse.add_argument("--latency", type=float, default=0.0, help="seconds every export answer takes (0)")
     parse.add_argument(
@@ -73,7 +90,12 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     sim = Simulator(dialect=args.dialect, latency=args.latency, retry_after=args.retry_after)
-    sim.rate_limit_per_minute = args.rate_limit
+    if args.high_volume and args.rate_limit not in {None, HIGH_VOLUME}:
+        parser().error(f"--high-volume is --rate-limit {HIGH_VOLUME}: give one of them")
+    sim.rate_limit_per_minute = HIGH_VOLUME if args.high_volume else args.rate_limit
+    if args.other_client and sim.rate_limit_per_minute is None:
+        parser().error("--other-client needs a budget to share: give --rate-limit N or --high-volume")
+    sim.other_client_per_minute = args.other_client
     sim.faults = deque(args.fault)
     sim.oauth.token_lifetime = args.oauth_token_lifetime
     events = SHAPES[args.shapes](args.events, start=args.start)
@@ -95,8 +117,10 @@ def main(argv: list[str] | None = None) -> None:
         "support_type_scope 'all' or 'ai_agent'",
         flush=True,
     )
-    if args.fault or args.rate_limit:
-        print(f"faults queued: {args.fault or 'none'}; budget: {args.rate_limit or 'none'} requests/minute", flush=True)
+    if args.fault or sim.rate_limit_per_minute:
+        budget = sim.rate_limit_per_minute or "none"
+        other = f", {args.other_client} of each minute spent by another client" if args.other_client else ""
+        print(f"faults queued: {args.fault or 'none'}; budget: {budget} requests/minute{other}", flush=True)
     config = {"api_url": server.url, "email": sim.email, "api_token": sim.api_token}
     config.update(start_date=day, end_date=after)
     print(f"config.json for the tap: {json.dumps(config)}", flush=True)

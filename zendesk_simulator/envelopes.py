@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import math
 import threading
 import time
 from collections import deque
@@ -92,6 +91,14 @@ class Simulator:
     next_page_host: str | None = None
     """Put this ``scheme://host:port`` into ``next_page`` instead of the simulator's own."""
     rate_limit_per_minute: int | None = None
+    """The account's export budget per minute (10, or 30 with High Volume): announced in the
+    ``zendesk-ratelimit-incremental-exports`` header of every export answer, and enforced with
+    429s. None: no budget and no header."""
+    other_client_per_minute: int = 0
+    """Export requests another integration of the account spends at the start of every minute
+    (counted from the first export request), as far as the budget lets it."""
+    account_rate_limit_per_minute: int = 400
+    """The account-wide limit of the other endpoints (a ticket's comments), in their headers."""
     retry_after: int | None = 60
     too_recent_status: int = 422
     too_recent_text: bool = False
@@ -120,8 +127,10 @@ class Simulator:
     _timestamps: list[int] = field(default_factory=list)
     _metric_timestamps: list[int] = field(default_factory=list)
     _window: deque[float] = field(default_factory=deque)
+    _other_client_next: float | None = None
+    _account_window: deque[float] = field(default_factory=deque)
     redactions: Redactions = field(default_factory=Redactions)
-    """Redactions, deleted tickets and the comments endpoint's account-wide limit (redactions.py)."""
+    """Redactions, deleted tickets and faults of the comments endpoint (redactions.py)."""
     _payloads: dict[tuple[str, int, int, bool, str, str, str, int], tuple[bytes, int]] = field(default_factory=dict)
     _scoped: dict[str, tuple[list[dict[str, Any]], list[int]]] = field(default_factory=dict)
 
@@ -249,32 +258,18 @@ class Simulator:
         with self.lock:
             self.redactions.deleted_tickets.add(ticket_id)
 
-    def comments_answer(self, ticket_id: int, params: dict[str, str], base: str) -> tuple[int, Any, dict[str, str]]:
-        """``GET /api/v2/tickets/{id}/comments``: a cursor page, 404, or 429 when the account's limit is spent."""
+    def comments_answer(self, ticket_id: int, params: dict[str, str], base: str) -> tuple[int, Any]:
+        """``GET /api/v2/tickets/{id}/comments``: a cursor page of the current text, or 404."""
         with self.lock:
-            remaining, reset = self.redactions.spend(time.monotonic())
-            limit = self.redactions.rate_limit_per_minute
-            headers = {
-                "x-rate-limit": str(limit),
-                "ratelimit-limit": str(limit),
-                "ratelimit-remaining": str(max(remaining, 0)),
-                "ratelimit-reset": str(math.ceil(reset)),
-            }
-            if remaining < 0:
-                retry = self.redactions.retry_after
-                headers["Retry-After"] = str(math.ceil(reset) if retry is None else retry)
-                description = "Number of allowed API requests per minute exceeded"
-                return 429, {"error": "APIRateLimitExceeded", "description": description}, headers
             if ticket_id in self.redactions.deleted_tickets:
-                return 404, {"error": "RecordNotFound", "description": "Not found"}, headers
+                return 404, {"error": "RecordNotFound", "description": "Not found"}
             in_effect = self.redactions.in_effect(self.clock())
-            comments = [
-                redaction_rules.current(c, in_effect) for c in redaction_rules.ticket_comments(self.events, ticket_id)
-            ]
-        if not comments and not any(e.get("ticket_id") == ticket_id for e in self.events):
-            return 404, {"error": "RecordNotFound", "description": "Not found"}, headers
-        status, body = redaction_rules.comments_page(comments, ticket_id, params, base)
-        return status, body, headers
+            stored = redaction_rules.ticket_comments(self.events, ticket_id)
+            known = bool(stored) or any(e.get("ticket_id") == ticket_id for e in self.events)
+        if not known:
+            return 404, {"error": "RecordNotFound", "description": "Not found"}
+        comments = [redaction_rules.current(c, in_effect) for c in stored]
+        return redaction_rules.comments_page(comments, ticket_id, params, base)
 
     def comment_requests(self) -> list[Request]:
         """Requests to the ticket comments endpoint."""

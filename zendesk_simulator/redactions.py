@@ -35,8 +35,6 @@ BLOCK = "\u2587"
 COMMENTS_PATH = re.compile(r"^/api/v2/tickets/(\d+)/comments(?:\.json)?$")
 #: Zendesk's cursor pages hold at most 100 items.
 MAX_PAGE_SIZE = 100
-#: The account-wide limit of a Zendesk Suite Professional plan (``x-rate-limit: 400`` recorded).
-ACCOUNT_RATE_LIMIT = 400
 REDACTION_VIA = "Web service"
 #: Ids of redaction audits and their child events: a range no generated event uses.
 FIRST_REDACTION_ID = 9_500_000_000
@@ -57,17 +55,15 @@ class Redaction:
 
 @dataclass
 class Redactions:
-    """What was redacted, deleted tickets, and the comments endpoint's own rate limit."""
+    """What was redacted, deleted tickets, and faults of the comments endpoint.
+
+    The endpoint's rate limit is the account-wide one (``Simulator.account_rate_limit_per_minute``).
+    """
 
     done: list[Redaction] = field(default_factory=list)
     deleted_tickets: set[int] = field(default_factory=set)
-    rate_limit_per_minute: int = ACCOUNT_RATE_LIMIT
-    """The account-wide limit the comments endpoint draws on (not the export's budget)."""
-    retry_after: int | None = None
-    """The Retry-After of its 429s; None: the seconds until the window frees a request."""
     faults: deque[str] = field(default_factory=deque)
     """Faults answered to the next comments requests, one each (the export's fault names)."""
-    _window: deque[float] = field(default_factory=deque)
     _next_id: int = FIRST_REDACTION_ID
 
     def new_id(self) -> int:
@@ -76,16 +72,6 @@ class Redactions:
 
     def in_effect(self, now: float) -> tuple[Redaction, ...]:
         return tuple(r for r in self.done if r.at <= now)
-
-    def spend(self, now: float) -> tuple[int, float]:
-        """One request of the account-wide budget: (remaining after it, or -1 when spent; seconds to reset)."""
-        while self._window and now - self._window[0] >= 60:
-            self._window.popleft()
-        reset = 60 - (now - self._window[0]) if self._window else 60.0
-        if len(self._window) >= self.rate_limit_per_minute:
-            return -1, reset
-        self._window.append(now)
-        return self.rate_limit_per_minute - len(self._window), reset
 
 
 def find_comment(events: list[dict[str, Any]], comment_id: int) -> tuple[dict[str, Any], dict[str, Any]]:

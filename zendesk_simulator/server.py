@@ -19,7 +19,7 @@ else:  # typing_extensions before 3.12
     from typing_extensions import override
 
 from zendesk_simulator.envelopes import DEFAULT_SCOPE, EXPORT_PATHS, PATH_KIND, SCOPES, Page, Request, Simulator
-from zendesk_simulator.faults import budget_wait, export_fault, rate_limited
+from zendesk_simulator.faults import export_fault, rate_limited, spend_account, spend_export
 from zendesk_simulator.oauth import OAUTH_TOKEN_PATH
 from zendesk_simulator.redactions import COMMENTS_PATH
 
@@ -93,20 +93,51 @@ class Handler(BaseHTTPRequestHandler):
         return super().date_time_string(self.server.sim.clock() if timestamp is None else timestamp)
 
     def answer(self, sim: Simulator, path: str, params: dict[str, str], auth: str) -> tuple[int, Any, dict[str, str]]:
-        listing = COMMENTS_PATH.match(path)
-        if listing is not None:
-            return self.answer_comments(sim, int(listing[1]), params, auth)
-        if path not in EXPORT_PATHS:
+        comments = COMMENTS_PATH.fullmatch(path)
+        if path not in EXPORT_PATHS and comments is None:
             return 404, {"error": "InvalidEndpoint", "description": "Not found"}, {}
         refused = sim.oauth.bearer_refusal(auth)
         if refused is not None:
             return refused
         if not self.authorized(sim, auth):
             return 401, {"error": "Couldn't authenticate you"}, {}
+        if comments is not None:
+            return self.comments_answer(sim, int(comments[1]), params)
+        budget: dict[str, str] = {}
         if sim.rate_limit_per_minute is not None:
-            wait = budget_wait(sim)
+            wait, budget = spend_export(sim)
             if wait is not None:
-                return rate_limited(math.ceil(wait))
+                status, body, headers = rate_limited(math.ceil(wait))
+                return status, body, {**budget, **headers}
+        status, body, headers = self.export_answer(sim, path, params)
+        return status, body, {**budget, **headers}
+
+    def comments_answer(
+        self, sim: Simulator, ticket_id: int, params: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        """A ticket's comments (cursor pages, current text; 404 for a deleted ticket), under the
+        account-wide limit, not the export budget (redactions.py).
+        """
+        wait, headers = spend_account(sim)
+        if wait is not None:
+            status, body, retry = rate_limited(math.ceil(wait))
+            return (
+                status,
+                {**body, "description": "Number of allowed API requests per minute exceeded"},
+                {
+                    **headers,
+                    **retry,
+                },
+            )
+        if sim.redactions.faults:
+            answered = export_fault(self, sim.redactions.faults.popleft())
+            if answered is not None:
+                return answered
+        status, body = sim.comments_answer(ticket_id, params, f"http://{self.headers.get('Host', '127.0.0.1')}")
+        return status, body, headers
+
+    def export_answer(self, sim: Simulator, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        """The export's own answer, once auth and the budget let the request through."""
         per_page = int(params.get("per_page", "1000"))
         if sim.fault_above_per_page is not None and per_page > sim.fault_above_per_page:
             return 504, {"error": "GatewayTimeout"}, {}
@@ -143,21 +174,6 @@ class Handler(BaseHTTPRequestHandler):
         if sim.latency:
             time.sleep(sim.latency)
         return 200, Page(payload, count), {}
-
-    def answer_comments(
-        self, sim: Simulator, ticket_id: int, params: dict[str, str], auth: str
-    ) -> tuple[int, Any, dict[str, str]]:
-        """``GET /api/v2/tickets/{id}/comments``: on the account-wide limit, not the export's budget."""
-        refused = sim.oauth.bearer_refusal(auth)
-        if refused is not None:
-            return refused
-        if not self.authorized(sim, auth):
-            return 401, {"error": "Couldn't authenticate you"}, {}
-        if sim.redactions.faults:
-            answered = export_fault(self, sim.redactions.faults.popleft())
-            if answered is not None:
-                return answered
-        return sim.comments_answer(ticket_id, params, f"http://{self.headers.get('Host', '127.0.0.1')}")
 
     @staticmethod
     def authorized(sim: Simulator, auth: str) -> bool:
