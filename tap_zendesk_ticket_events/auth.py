@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import sys
 import threading
 import time
@@ -50,11 +51,14 @@ from tap_zendesk_ticket_events.retry import with_retries
 from tap_zendesk_ticket_events.token_store import (
     SEEDS_KEPT,
     FileTokenStore,
+    LegacyFile,
     PostgresLocation,
     StoredTokens,
+    StoreOwner,
     TokenStore,
     account_name,
     fingerprint,
+    legacy_store_path,
 )
 
 if sys.version_info >= (3, 12):
@@ -103,7 +107,16 @@ def open_store(settings: Settings) -> TokenStore:
     if location is None:
         msg = "OAuth refresh needs a token store (setting 'oauth_token_store')."
         raise TapError(msg)
-    return FileTokenStore(location, private_dir=settings.oauth_token_store_is_default)
+    legacy = None
+    if settings.oauth_token_store_is_default and settings.refresh_token:
+        # The default name of older releases, shared by every client of the host: taken over once.
+        legacy = LegacyFile(legacy_store_path(settings.base_url, os.environ), fingerprint(settings.refresh_token))
+    return FileTokenStore(
+        location,
+        private_dir=settings.oauth_token_store_is_default,
+        owner=StoreOwner.of(settings.base_url, settings.client_id or ""),
+        legacy=legacy,
+    )
 
 
 class TransientTokenFailure(Exception):
@@ -136,7 +149,6 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
         self._expires_at: float | None = None
         self._lifetime: float | None = None
         self._stamp: object = None
-        self._seeded_here = False
         self._store_lost_said = False
 
     # --- what requests see -------------------------------------------------------------
@@ -223,14 +235,15 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
             if stored is None:
                 # A new store (the first run here, or a machine that kept no disk): seeded from
                 # the configured token, which a run elsewhere may have rotated away already.
-                self._seeded_here = True
                 tokens = self._seed(None)
                 self.store.write(tokens)
+                origin = "empty"
             elif self._configured_is_new(stored):
                 self._try_configured_token(stored)
                 return
             else:
                 tokens = stored
+                origin = "store"
             live = tokens.access_token is not None and not _expiring(tokens.expires_at, tokens.lifetime)
             if live and tokens.access_token != stale:
                 if self._access_token is not None and tokens.access_token != self._access_token:
@@ -239,7 +252,7 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
                     )
                 self._adopt(tokens)
                 return
-            self._refresh(tokens)
+            self._refresh(tokens, origin)
 
     def _configured_is_new(self, stored: StoredTokens) -> bool:
         """True for a configured refresh token the store has never seen (pasted after invalid_grant, say).
@@ -275,7 +288,7 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
             self.store.name,
         )
         try:
-            self._refresh(self._seed(stored))
+            self._refresh(self._seed(stored), "configured")
         except InvalidGrant as exc:
             self.logger.warning(
                 "Zendesk refused the configured 'refresh_token' (%s); the token store %s keeps its own refresh "
@@ -289,7 +302,7 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
             if live:
                 self._adopt(kept)
             else:
-                self._refresh(kept)
+                self._refresh(kept, "store")
 
     def _adopt(self, tokens: StoredTokens) -> None:
         self._access_token = tokens.access_token
@@ -297,10 +310,25 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
         self._lifetime = tokens.lifetime
         self._stamp = self.store.stamp()
 
-    def _refresh(self, tokens: StoredTokens) -> None:
-        """Trade the refresh token for a new pair; save the pair before using it."""
-        asked_at = time.time()
-        answer = self._request_tokens(tokens.refresh_token)
+    def _refresh(self, tokens: StoredTokens, origin: str) -> None:
+        """Trade the refresh token for a new pair; save the pair before using it.
+
+        ``origin``, for the ``invalid_grant`` line: where the refresh token sent came from
+        ("empty": the configured one, the store being empty; "store": the store's own;
+        "configured": a configured one new to the store).
+
+        The store first proves it can take the answer: Zendesk deletes the old pair when it
+        answers, so an answer the store then fails to keep would be the grant lost.
+        """
+        with self.store.ready_to_save():
+            asked_at = time.time()
+            try:
+                answer = self._request_tokens(tokens.refresh_token)
+            except InvalidGrant as exc:
+                raise InvalidGrant(exc.detail, self._invalid_grant_message(exc.detail, origin)) from None
+            self._save_answer(tokens, answer, asked_at)
+
+    def _save_answer(self, tokens: StoredTokens, answer: dict[str, Any], asked_at: float) -> None:
         lifetime = _positive_seconds(answer.get("expires_in"))
         rotated = answer.get("refresh_token")
         fresh = StoredTokens(
@@ -360,7 +388,7 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
             raise TransientTokenFailure(f"{status} {detail}".strip(), response)
         error = body.get("error") if body else None
         if error == "invalid_grant":
-            raise InvalidGrant(detail, self._invalid_grant_message(detail))
+            raise InvalidGrant(detail, f"The OAuth refresh token is no longer valid ({detail}).")
         if error in {"invalid_client", "unauthorized_client"}:
             msg = (
                 f"Zendesk refused the OAuth client ({status} {detail}): "
@@ -373,21 +401,35 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
         )
         raise TapError(msg)
 
-    def _invalid_grant_message(self, detail: str) -> str:
-        if self._seeded_here:
-            # The store was empty: the token refused is the configured one, as first used here.
+    def _invalid_grant_message(self, detail: str, origin: str) -> str:
+        """What a refused refresh token means, told from where it came; never a guess stated as fact."""
+        again = "authorize the OAuth client again (docs/oauth.md shows how) and set 'refresh_token' to the new one"
+        if origin == "empty":
+            shared = isinstance(self.store, FileTokenStore)
+            advice = (
+                " Machines that do not keep their disk need a shared 'oauth_token_store' (a PostgreSQL URL: "
+                "docs/production.md, 'On Kubernetes, Airflow, or any machine that does not keep its disk');"
+                if shared
+                else ""
+            )
             return (
                 f"The OAuth refresh token is no longer valid ({detail}); the token store {self.store.name} was "
                 "empty, so it was the configured 'refresh_token', which a run elsewhere probably rotated already "
-                "(every refresh replaces it). Machines that do not keep their disk need a shared "
-                "'oauth_token_store' (a PostgreSQL URL: docs/production.md, 'On Kubernetes, Airflow, or any "
-                "machine that does not keep its disk'); then authorize the OAuth client again and set the new "
-                "'refresh_token'."
+                f"(every refresh replaces it).{advice} {again}."
+            )
+        taken_over = self.store.taken_over_from if isinstance(self.store, FileTokenStore) else None
+        if taken_over is not None:
+            return (
+                f"The OAuth refresh token is no longer valid ({detail}); it came from {taken_over}, the token store "
+                "older releases shared between every OAuth client and account of the host, so it may be another "
+                f"client's, or was rotated by a run that used that file; {again} (the token store {self.store.name} "
+                "is replaced once Zendesk accepts it)."
             )
         return (
-            f"The OAuth refresh token is no longer valid ({detail}): get a new one (authorize the "
-            "OAuth client again, as docs/oauth.md shows) and set 'refresh_token' "
-            f"(the token store {self.store.name} will be replaced once Zendesk accepts it)."
+            f"The OAuth refresh token is no longer valid ({detail}); it is the one the token store "
+            f"{self.store.name} holds, saved by the last refresh through that store, so either a run that does "
+            "not use this store rotated it (another machine, a copy of the store, another 'oauth_token_store') "
+            f"or the grant was revoked; {again} (the token store is replaced once Zendesk accepts it)."
         )
 
     def _log_retry(self, details: Details) -> None:

@@ -219,7 +219,7 @@ def oauth_token_store(config: Mapping[str, Any], url: str) -> Path | PostgresLoc
     """
     value = config.get("oauth_token_store")
     if not value:
-        return default_store_path(url, os.environ)
+        return default_store_path(url, os.environ, client_id=str(config.get("client_id") or ""))
     scheme = URL_SCHEME.match(str(value))
     if scheme:
         return postgres_store(str(value), scheme[1].lower())

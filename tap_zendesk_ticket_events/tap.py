@@ -124,9 +124,9 @@ class TapZendeskTicketEvents(CommandLineTap):
                 "Where the rotated refresh token and the live access token are kept, shared by every run "
                 "using it: a file (mode 0600), or a PostgreSQL URL (postgresql://user@host:5432/db, with the "
                 "extra [postgres]) for machines that do not keep their disk. Default: "
-                "$MELTANO_PROJECT_ROOT/.meltano/run/tap-zendesk-ticket-events/{account}-oauth-token.json under "
-                "Meltano, else ~/.config/tap-zendesk-ticket-events/{account}-oauth-token.json (XDG_CONFIG_HOME "
-                "honoured)."
+                "$MELTANO_PROJECT_ROOT/.meltano/run/tap-zendesk-ticket-events/{account}-{digest}-oauth-token.json "
+                "under Meltano, else ~/.config/tap-zendesk-ticket-events/{account}-{digest}-oauth-token.json "
+                "(XDG_CONFIG_HOME honoured), one per account address and OAuth client."
             ),
         ),
         th.Property(

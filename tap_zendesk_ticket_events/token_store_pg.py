@@ -126,11 +126,7 @@ class PostgresTokenStore:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the row's advisory lock, across the refresh: every machine's runs take it."""
-        with self._talking("taking its lock") as connection:
-            taken = connection.execute("select pg_try_advisory_lock(%s)", (self._key,)).fetchone()
-            if not (taken and taken[0]):
-                logger.info("Waiting for another run to finish refreshing the OAuth token (token store %s).", self.name)
-                connection.execute("select pg_advisory_lock(%s)", (self._key,))
+        connection = self._take_lock()
         self._holding = True
         try:
             yield
@@ -139,6 +135,52 @@ class PostgresTokenStore:
             # A lost connection has released the lock already, with its session.
             with contextlib.suppress(psycopg.Error):
                 connection.execute("select pg_advisory_unlock(%s)", (self._key,))
+
+    def _take_lock(self) -> psycopg.Connection[Any]:
+        """Take the lock, on a new connection if the server closed the idle one.
+
+        Between refreshes the connection idles for most of a token's life: an idle timeout, a
+        restart, a failover or a proxy may close it, and only using it tells. Nothing is held
+        yet, so one new connection is as good as the old; a second loss is the store's failure.
+        """
+        for attempt in (1, 2):
+            connection = self._connect()
+            try:
+                taken = connection.execute("select pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+                if not (taken and taken[0]):
+                    logger.info(
+                        "Waiting for another run to finish refreshing the OAuth token (token store %s).", self.name
+                    )
+                    connection.execute("select pg_advisory_lock(%s)", (self._key,))
+            except psycopg.Error as exc:
+                lost = connection.closed or connection.broken
+                with contextlib.suppress(psycopg.Error):
+                    connection.close()
+                if attempt == 1 and lost:
+                    logger.info(
+                        "The OAuth token store %s closed the connection (%s); connecting again.",
+                        self.name,
+                        self._reason(exc),
+                    )
+                    continue
+                msg = f"Lost the OAuth token store {self.name} while taking its lock: {self._reason(exc)}."
+                raise TapError(msg) from None
+            return connection
+        raise AssertionError  # pragma: no cover - the loop returns or raises
+
+    @contextlib.contextmanager
+    def ready_to_save(self) -> Iterator[None]:
+        """Before a refresh, write the row without changing it, under the advisory lock.
+
+        A read-only server (a failover to a standby) or a missing privilege fails here, with
+        no token requested, instead of after Zendesk has rotated the pair.
+        """
+        with self._talking("making sure it can save a refresh (no token was requested)") as connection:
+            connection.execute(
+                f"update {TABLE} set generation = generation where account = %s and client_sha256 = %s",  # noqa: S608
+                (self._account, self._client),
+            )
+        yield
 
     def read(self) -> StoredTokens | None:
         with self._talking("reading the tokens") as connection:

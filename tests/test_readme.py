@@ -18,7 +18,7 @@ import pytest
 import tests.runners
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tests.conftest import make_config
-from tests.docs import README, ROOT, marked_block
+from tests.docs import README, ROOT, marked_block, pages
 from tests.runners import assert_no_secret, bookmark_of, tap_output
 from zendesk_simulator import Simulator, make_events
 
@@ -36,8 +36,7 @@ def test_readme_settings_table_matches_about() -> None:
 def test_the_runners_the_development_notes_name_are_the_runners() -> None:
     """The paragraph on tests/runners.py (README, or a page of docs/) names each runner, and
     only runners that exist."""
-    pages = [README, *sorted((ROOT / "docs").glob("*.md"))]
-    paragraphs = [p for page in pages for p in page.read_text().split("\n\n") if "`tests/runners.py`" in p]
+    paragraphs = [p for page in pages() for p in page.read_text().split("\n\n") if "`tests/runners.py`" in p]
     assert paragraphs, "no paragraph of the README or docs/ describes tests/runners.py"
     named = {n for p in paragraphs for n in re.findall(r"`((?:run|start|sync)_\w+)`", p)}
     named -= {n for n in named if hasattr(TapZendeskTicketEvents, n)}  # the tap's own (sync_all)
@@ -112,6 +111,8 @@ def simulator_as_documented() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()  # left open, it is a ResourceWarning (an error in this suite)
 
 
 @pytest.mark.target

@@ -163,16 +163,30 @@ def test_a_run_killed_right_after_a_refresh_loses_nothing_for_the_other_machine(
     sim: Simulator, tmp_path: Path, pg_url: str
 ) -> None:
     sim.set_events(make_events(400))
-    sim.latency = 0.5  # pages are slow: the kill lands while the first run is exporting
     a, b = machines(sim, tmp_path, pg_url, page_size=50)
-    started = a.start()
-    deadline = time.monotonic() + 60
-    while sim.oauth.refreshed < 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    started: list[StartedTap] = []
+    killed = threading.Event()
+
+    def kill_at_first_use_of_the_refreshed_token(request: Any) -> bool:
+        # The run sends the token its refresh returned: the refresh is over, so its answer must
+        # be committed already. Killed at that request (SIGKILL: no handler, no cleanup), not
+        # some time after the refresh: a kill timed from the token answer could land before
+        # the write, the window no client can close.
+        if request.oauth_generation != 2 or killed.is_set():
+            return False
+        while not started:
+            time.sleep(0.01)
+        started[0].proc.kill()
+        started[0].proc.wait()
+        killed.set()
+        return True
+
+    sim.oauth.on_export = kill_at_first_use_of_the_refreshed_token
+    started.append(a.start())
+    a.finish(started[0])
+    assert killed.is_set()
     assert sim.oauth.refreshed == 1
-    started.proc.kill()  # SIGKILL: no handler, no cleanup
-    a.finish(started)
-    sim.latency = 0.0
+    sim.oauth.on_export = None
     sim.oauth.expire_access_tokens()
 
     run = b.run()
@@ -349,3 +363,71 @@ def test_a_store_lost_mid_run_when_a_refresh_is_due_stops_with_the_last_safe_sta
     resumed = b.finish(b.start_with_state(state_file))
     assert resumed.returncode == 0, resumed.stderr
     assert emitted | set(resumed.ids) == {e["id"] for e in events}
+
+
+@pytest.fixture
+def own_database(pg_url: str) -> Any:
+    """A database of this test's own, so that terminating its connections touches no other test's."""
+    name = f"tzte_reconnect_{threading.get_native_id()}_{int(time.monotonic() * 1000) % 1_000_000}"
+    psql(f"create database {name}")
+    try:
+        yield name, pg_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        psql(f"drop database if exists {name} with (force)")
+
+
+def test_a_connection_the_server_closed_is_made_again_before_the_lock(
+    sim: Simulator, tmp_path: Path, own_database: tuple[str, str]
+) -> None:
+    """The server ends the store's idle connection (an idle timeout, a restart, a failover), and
+    Zendesk refuses the access token on the same request: the refresh that follows takes the
+    lock on a connection that is gone. It connects once more, and the run goes on."""
+    database, url = own_database
+    events = make_events(300)
+    sim.set_events(events)
+    a, _ = machines(sim, tmp_path, url, page_size=50)
+    terminated: list[str] = []
+
+    def terminate_the_store_connection(request: Any) -> bool:
+        if len(sim.export_requests()) == 3 and not terminated:
+            terminated.append(
+                psql(f"select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = '{database}'")
+            )
+            sim.oauth.expire_access_tokens()  # this request is refused: a refresh is due at once
+        return False
+
+    sim.oauth.on_export = terminate_the_store_connection
+
+    run = a.run()
+
+    assert terminated == ["1"], "the store's one connection was terminated"
+    assert run.returncode == 0, run.stderr
+    assert "closed the connection" in run.stderr
+    assert "connecting again" in run.stderr
+    assert sorted(run.ids) == sorted(e["id"] for e in events)
+    assert [r.status for r in token_requests(sim)] == [200, 200], "the first token, then the refresh after the 401"
+    assert 401 in [r.status for r in sim.requests]
+
+
+def test_a_connection_lost_while_the_lock_is_held_is_still_one_line(
+    sim: Simulator, tmp_path: Path, own_database: tuple[str, str]
+) -> None:
+    """Lost during the token request, the lock went with the session: no second connection (it
+    would not hold the lock the refresh relies on), one line, the last safe STATE."""
+    database, url = own_database
+    sim.set_events(make_events(100))
+    sim.oauth.latency = 1.0  # the lock is held this long around the token request
+    a, _ = machines(sim, tmp_path, url, page_size=50)
+    started = a.start()
+    deadline = time.monotonic() + 60
+    while not token_requests(sim) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    psql(f"select pg_terminate_backend(pid) from pg_stat_activity where datname = '{database}'")
+
+    run = a.finish(started)
+
+    assert run.returncode == 1
+    line = run.one_error_line()
+    assert "Lost the OAuth token store" in line
+    assert "connecting again" not in run.stderr
+    assert run.ids == []

@@ -124,6 +124,9 @@ class Simulator:
     ai_agent_tickets: set[int] = field(default_factory=set)
     """Tickets handled by an AI agent alone: their events are served only when
     ``support_type_scope`` is ``all`` or ``ai_agent`` (Zendesk's default, ``agent``, leaves them out)."""
+    accounts: dict[str, Simulator] = field(default_factory=dict)
+    """Other accounts served under a path prefix of this address ('/beta' -> its simulator), as
+    behind a proxy serving several accounts on one host; each has its own events and OAuth."""
     _timestamps: list[int] = field(default_factory=list)
     _metric_timestamps: list[int] = field(default_factory=list)
     _window: deque[float] = field(default_factory=deque)
@@ -140,6 +143,12 @@ class Simulator:
             self._timestamps = [event_second(e) for e in self.events]
             self._payloads.clear()
             self._scoped.clear()
+
+    def add_account(self, prefix: str) -> Simulator:
+        """Another account served at ``{url}{prefix}`` (``prefix`` like '/beta'), with its own state."""
+        account = Simulator(url=self.url + prefix)
+        self.accounts[prefix] = account
+        return account
 
     def set_ai_agent_tickets(self, tickets: set[int]) -> None:
         with self.lock:

@@ -47,6 +47,9 @@ class OAuthServer:
 
     client_id: str = CLIENT_ID
     client_secret: str = CLIENT_SECRET
+    other_clients: dict[str, str] = field(default_factory=dict)
+    """Further OAuth clients of the account (client_id -> secret): each refresh token belongs to
+    the client it was issued to, and another client presenting it gets ``invalid_grant``."""
     token_lifetime: float = 1800
     """The ``expires_in`` announced with each access token."""
     actual_lifetime: float | None = None
@@ -66,22 +69,25 @@ class OAuthServer:
     access_tokens: dict[str, tuple[int, float]] = field(default_factory=dict)
     """Issued access token -> (generation, monotonic time it dies); deleted ones are kept with 0."""
     issued: list[str] = field(default_factory=list)
+    owners: dict[str, str] = field(default_factory=dict)
+    """Live refresh token -> the client_id it was issued to."""
     refreshed: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     _generations: Any = field(default_factory=lambda: counter(1))
 
-    def issue_tokens(self) -> tuple[str, str]:
+    def issue_tokens(self, client_id: str | None = None) -> tuple[str, str]:
         """A new (access_token, refresh_token) pair, as authorizing the client gives one."""
         with self.lock:
-            return self._issue()
+            return self._issue(client_id or self.client_id)
 
-    def _issue(self) -> tuple[str, str]:
+    def _issue(self, client_id: str) -> tuple[str, str]:
         generation = next(self._generations)
         access = f"sim-at-{generation}-{secrets.token_hex(8)}"
         refresh = f"sim-rt-{generation}-{secrets.token_hex(8)}"
         lifetime = self.token_lifetime if self.actual_lifetime is None else self.actual_lifetime
         self.access_tokens[access] = (generation, time.monotonic() + lifetime)
         self.refresh_tokens[refresh] = generation
+        self.owners[refresh] = client_id
         self.issued += [access, refresh]
         return access, refresh
 
@@ -127,10 +133,15 @@ class OAuthServer:
             raise ValueError(f"unknown token fault {fault!r}")
         if body.get("grant_type") != "refresh_token":
             return 400, {"error": "unsupported_grant_type", "error_description": "Use the refresh grant."}, {}
-        if body.get("client_id") != self.client_id or body.get("client_secret") != self.client_secret:
+        client_id = str(body.get("client_id"))
+        secret = self.client_secret if client_id == self.client_id else self.other_clients.get(client_id)
+        if secret is None or body.get("client_secret") != secret:
             return 401, {"error": "invalid_client", "error_description": "Client authentication failed."}, {}
         with self.lock:
-            generation = self.refresh_tokens.pop(str(body.get("refresh_token")), 0)
+            refresh_token = str(body.get("refresh_token"))
+            # Another client's refresh token is refused, and stays its owner's.
+            mine = self.owners.get(refresh_token) == client_id
+            generation = self.refresh_tokens.pop(refresh_token, 0) if mine else 0
             record.oauth_generation = generation
             if not generation:
                 return (
@@ -145,7 +156,7 @@ class OAuthServer:
             for token, (gen, _) in list(self.access_tokens.items()):
                 if gen == generation:
                     self.access_tokens[token] = (gen, 0.0)
-            access, refresh = self._issue()
+            access, refresh = self._issue(client_id)
             self.refreshed += 1
         return (
             200,

@@ -40,19 +40,27 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: tests read the request log instead."""
 
-    def do_GET(self) -> None:
+    def route(self, path: str) -> tuple[Simulator, str, str]:
+        """The account a path is for, the path inside it, and the prefix naming the account."""
         sim = self.server.sim
+        for prefix, account in sim.accounts.items():
+            if path.startswith(prefix + "/"):
+                return account, path.removeprefix(prefix), prefix
+        return sim, path, ""
+
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
+        sim, path, prefix = self.route(url.path)
         params = {k: v[-1] for k, v in parse_qs(url.query).items()}
         auth = self.headers.get("Authorization", "")
-        record = Request(url.path, params, 0, time.time(), auth.split(" ", 1)[0])
+        record = Request(path, params, 0, time.time(), auth.split(" ", 1)[0])
         record.oauth_generation = sim.oauth.generation_of(auth)
         sim.requests.append(record)
         on_export = sim.oauth.on_export
-        if on_export and url.path in EXPORT_PATHS and sim.oauth.is_live(auth.partition(" ")[2]) and on_export(record):
+        if on_export and path in EXPORT_PATHS and sim.oauth.is_live(auth.partition(" ")[2]) and on_export(record):
             self.close_connection = True
             return
-        status, body, headers = self.answer(sim, url.path, params, auth)
+        status, body, headers = self.answer(sim, path, params, auth, prefix)
         record.status = status
         if "Retry-After" in headers:
             record.retry_after = int(headers["Retry-After"])
@@ -64,8 +72,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         """Only ``/oauth/tokens`` takes a POST; its body is JSON or a form, as Zendesk takes."""
-        sim = self.server.sim
-        path = urlsplit(self.path).path
+        sim, path, _ = self.route(urlsplit(self.path).path)
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
         record = Request(path, {}, 0, time.time())
         sim.requests.append(record)
@@ -92,7 +99,9 @@ class Handler(BaseHTTPRequestHandler):
         """The ``Date`` header by the simulator's clock, as Zendesk's clock would say it."""
         return super().date_time_string(self.server.sim.clock() if timestamp is None else timestamp)
 
-    def answer(self, sim: Simulator, path: str, params: dict[str, str], auth: str) -> tuple[int, Any, dict[str, str]]:
+    def answer(
+        self, sim: Simulator, path: str, params: dict[str, str], auth: str, prefix: str = ""
+    ) -> tuple[int, Any, dict[str, str]]:
         comments = COMMENTS_PATH.fullmatch(path)
         if path not in EXPORT_PATHS and comments is None:
             return 404, {"error": "InvalidEndpoint", "description": "Not found"}, {}
@@ -109,7 +118,7 @@ class Handler(BaseHTTPRequestHandler):
             if wait is not None:
                 status, body, headers = rate_limited(math.ceil(wait))
                 return status, body, {**budget, **headers}
-        status, body, headers = self.export_answer(sim, path, params)
+        status, body, headers = self.export_answer(sim, path, params, prefix)
         return status, body, {**budget, **headers}
 
     def comments_answer(
@@ -136,8 +145,13 @@ class Handler(BaseHTTPRequestHandler):
         status, body = sim.comments_answer(ticket_id, params, f"http://{self.headers.get('Host', '127.0.0.1')}")
         return status, body, headers
 
-    def export_answer(self, sim: Simulator, path: str, params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
-        """The export's own answer, once auth and the budget let the request through."""
+    def export_answer(
+        self, sim: Simulator, path: str, params: dict[str, str], prefix: str = ""
+    ) -> tuple[int, Any, dict[str, str]]:
+        """The export's own answer, once auth and the budget let the request through.
+
+        ``prefix``: the path of the account (see ``Simulator.accounts``), kept in ``next_page``.
+        """
         per_page = int(params.get("per_page", "1000"))
         if sim.fault_above_per_page is not None and per_page > sim.fault_above_per_page:
             return 504, {"error": "GatewayTimeout"}, {}
@@ -169,7 +183,7 @@ class Handler(BaseHTTPRequestHandler):
             PATH_KIND[path] == "ticket_events" and scope not in SCOPES
         ):  # what Zendesk answers is undocumented: a 400 is the likely answer
             return 400, {"error": "InvalidValue", "description": f"Invalid support_type_scope: {scope}"}, {}
-        base = sim.next_page_host or f"http://{self.headers.get('Host', '127.0.0.1')}"
+        base = (sim.next_page_host or f"http://{self.headers.get('Host', '127.0.0.1')}") + prefix
         payload, count = sim.payload(start_time, per_page, comments, base, PATH_KIND[path], scope)
         if sim.latency:
             time.sleep(sim.latency)
