@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Project tasks that need nothing but Python >= 3.10: ``python3 tasks.py <task> [args]``.
+"""Project tasks that need nothing but Python >= 3.11: ``python3 tasks.py <task> [args]``.
 
 It plays the part of a Makefile on machines that have no ``make``. Every task first makes
 sure ``.venv`` holds exactly what ``uv.lock`` pins (uv itself is installed into ``.venv``
@@ -19,6 +19,10 @@ Tasks:
   lint      ruff check, ruff format --check, mypy --strict, actionlint (.github/workflows)
   format    ruff format and ruff check --fix
   setup     only create or refresh .venv and .venv-meltano
+  pythons   the quick lane under Python 3.13 (a Debian 13 root) and 3.14 (a Debian unstable
+            root), each made by debootstrap (needs root) and kept in /var/cache/tap-zendesk-
+            ticket-events/pythons ($PYTHONS_CACHE) for the next run; `pythons 3.14` runs one;
+            other args go to pytest. .ci/run runs it after `test`
   canary    the test suite against the newest singer-sdk release on PyPI, in a throwaway
             virtualenv (.venv stays on the lock); extra args go to pytest. Not part of CI.
             CANARY_SDK_VERSION=x.y.z tests that release instead.
@@ -29,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -248,12 +253,148 @@ def demo() -> None:
         sys.exit("no event landed: see the Meltano output above")
 
 
+# --- `pythons`: the quick lane under every Python the classifiers name besides the host's ----
+# This machine (Debian 12) has Python 3.11 only; Debian's own packages give 3.13 (Debian 13) and
+# 3.14 (Debian unstable). Each lives in a Debian root made by debootstrap, built once and kept
+# outside the clone, so that later runs, fresh clones and other worktrees reuse it.
+PYTHONS_CACHE = Path(os.environ.get("PYTHONS_CACHE", "/var/cache/tap-zendesk-ticket-events/pythons"))
+DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+DEBIAN_SUITES = {"3.13": "trixie", "3.14": "sid"}  # each Python, and the Debian suite that packages it
+# The host's CA bundle: traffic may go through a proxy whose CA only the host trusts.
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+ROOT_CA = "/etc/ssl/host-ca.crt"
+# What stays in the root's copy of the clone between runs: the virtualenvs uv keeps in sync.
+ROOT_KEEPS = {".venv", ".venv-meltano", ".venv-targets"}
+
+
+def elapsed(start: float) -> str:
+    seconds = round(time.monotonic() - start)
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below ``path``, deepest first (from /proc/mounts)."""
+    here = str(path.resolve())
+    points = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    below = here.rstrip("/") + "/"
+    return sorted({m for m in points if m == here or m.startswith(below)}, key=len, reverse=True)
+
+
+def unmount_all(path: Path) -> None:
+    for point in mounts_under(path):
+        if subprocess.call(["umount", point]) != 0:
+            subprocess.call(["umount", "--lazy", point])
+
+
+def remove_root(path: Path) -> None:
+    """Delete a root, never through a mount: a /dev bound in it is the host's own /dev."""
+    unmount_all(path)
+    if mounts_under(path):
+        sys.exit(f"pythons: {path} still has mounts ({', '.join(mounts_under(path))}); unmount them first")
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def debian_root(version: str) -> tuple[Path, str]:
+    """The Debian root holding ``python<version>``: reused when built, else built from nothing."""
+    suite = DEBIAN_SUITES[version]
+    root = PYTHONS_CACHE / f"debian-{suite}-python{version}"
+    if (root / ".built").exists():
+        return root, "cached"
+    start = time.monotonic()
+    if shutil.which("debootstrap") is None:
+        run("apt-get", "install", "--yes", "--quiet", "debootstrap")
+    partial = root.with_name(root.name + ".partial")
+    remove_root(partial)  # a build cut short
+    remove_root(root)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    packages = f"python{version},python{version}-venv,ca-certificates"
+    run("debootstrap", "--variant=minbase", f"--include={packages}", suite, partial, DEBIAN_MIRROR)
+    # Debian unstable's Release file is often past its Valid-Until on mirrors: apt in the root
+    # (to add a package later) must not refuse it.
+    (partial / "etc" / "apt" / "apt.conf.d" / "99no-check-valid-until").write_text(
+        'Acquire::Check-Valid-Until "false";\n'
+    )
+    (partial / ".built").write_text(f"debootstrap {suite} from {DEBIAN_MIRROR}, python{version}\n")
+    partial.rename(root)
+    return root, f"built in {elapsed(start)}"
+
+
+def copy_clone(target: Path) -> None:
+    """Copy the clone's files as git sees them (tracked, and new ones not ignored) to ``target``.
+
+    Only the virtualenvs of an earlier run stay there: uv brings them in line with the lock.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    target.mkdir(exist_ok=True)
+    for entry in target.iterdir():
+        if entry.name not in ROOT_KEEPS:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a file deleted in the worktree is still listed until committed
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+def python_lane(version: str, args: list[str]) -> tuple[bool, str]:
+    """The quick lane under ``python<version>`` in its Debian root, on a copy of this clone."""
+    root, how = debian_root(version)
+    start = time.monotonic()
+    shutil.copy(HOST_CA, root / ROOT_CA.lstrip("/"))
+    copy_clone(root / "src")
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/root",
+        "LANG": "C.UTF-8",
+        "SSL_CERT_FILE": ROOT_CA,  # uv
+        "PIP_CERT": ROOT_CA,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        # Under CI=true a test that cannot run fails instead of skipping, as on the host.
+        **({"CI": os.environ["CI"]} if "CI" in os.environ else {}),
+    }
+    # By its full path: the clean environment's PATH is the root's, without /usr/sbin.
+    command = [shutil.which("chroot") or "/usr/sbin/chroot", str(root), "/bin/sh", "-c", 'cd /src && exec "$@"', "sh"]
+    command += [f"python{version}", "tasks.py", "quick", *args]
+    print(f"pythons: {version}: Debian {DEBIAN_SUITES[version]} root {root} ({how})", flush=True)
+    try:
+        run("mount", "-t", "proc", "proc", root / "proc")
+        run("mount", "--bind", "/dev", root / "dev")  # /dev/null, /dev/urandom, /dev/shm
+        print("+", " ".join(command), flush=True)
+        code = subprocess.call(command, env=env)
+    finally:
+        unmount_all(root)
+    return code == 0, f"Python {version} (Debian {DEBIAN_SUITES[version]}, root {how}): quick lane " + (
+        f"passed in {elapsed(start)}" if code == 0 else f"FAILED (exit {code}) after {elapsed(start)}"
+    )
+
+
+def pythons(args: list[str]) -> None:
+    """The quick lane under each Python of DEBIAN_SUITES (or those named), one after the other."""
+    if sys.platform != "linux" or os.geteuid() != 0:
+        sys.exit("pythons: building and entering Debian roots needs Linux and root (debootstrap, chroot, mount)")
+    versions = [a for a in args if a in DEBIAN_SUITES] or list(DEBIAN_SUITES)
+    rest = [a for a in args if a not in DEBIAN_SUITES]
+    results = [python_lane(version, rest) for version in versions]
+    for _, line in results:
+        print(f"pythons: {line}", flush=True)
+    if not all(ok for ok, _ in results):
+        sys.exit(1)
+
+
 def main() -> None:
-    if sys.version_info < (3, 10):  # noqa: UP036 - this file must run, and say so, on older Pythons
-        sys.exit("tap-zendesk-ticket-events needs Python >= 3.10")
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file must run, and say so, on older Pythons
+        sys.exit("tap-zendesk-ticket-events needs Python >= 3.11")
     task, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("help", [])
     if task in {"help", "-h", "--help"}:
         print(__doc__)
+        return
+    if task == "pythons":  # runs in Debian roots of its own: the host's .venv is not needed
+        pythons(args)
         return
     setup()
     if task == "demo":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -36,7 +37,7 @@ else:  # typing_extensions before 3.12
     from typing_extensions import override
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from types import FrameType
 
 TARGET_STOPPED = (
@@ -93,18 +94,36 @@ class RecordBatchingWriter(MsgSpecWriter):
     written in order before the STATE that covers them and that STATE is flushed, so a
     target never sees a STATE ahead of its records; a crash can only lose records that no
     flushed STATE covers, and those are read again on resume.
+
+
+    The SDK serializes every message into one shared buffer, which the write then reads. A
+    signal that arrives in between (a write blocked on a full pipe runs the handler inside it)
+    must not serialize the final STATE into that buffer: Python 3.14 refuses to resize it while
+    it is being written (the STATE was lost), and older ones would write a line made of both.
+    So the handler, finding a message under way, leaves ``deferred`` for this writer to run as
+    soon as that message is out, at a line boundary.
     """
+
+    busy = False
+    deferred: Callable[[], None] | None = None
 
     @override
     def write_message(self, message: Message) -> None:
-        data = self.format_message(message)
-        buffer = getattr(sys.stdout, "buffer", None)
-        if buffer is not None:
-            buffer.write(data)
-        else:  # a text-only stdout, such as the SDK test suite's capture
-            sys.stdout.write(data.decode("utf-8"))
-        if message.type != SingerMessageType.RECORD:
-            sys.stdout.flush()
+        self.busy = True
+        try:
+            data = self.format_message(message)
+            buffer = getattr(sys.stdout, "buffer", None)
+            if buffer is not None:
+                buffer.write(data)
+            else:  # a text-only stdout, such as the SDK test suite's capture
+                sys.stdout.write(data.decode("utf-8"))
+            if message.type != SingerMessageType.RECORD:
+                sys.stdout.flush()
+        finally:
+            self.busy = False
+        if self.deferred is not None:
+            deferred, self.deferred = self.deferred, None
+            deferred()
 
 
 class CommandLineTap(Tap):
@@ -121,6 +140,10 @@ class CommandLineTap(Tap):
         value is a second from which a resumed export misses nothing. The SDK has no public
         seam for this (its handler is private): tests/test_sdk_hooks.py and the canary cover it.
         """
+        writer = self.message_writer
+        if isinstance(writer, RecordBatchingWriter) and writer.busy:  # see RecordBatchingWriter
+            writer.deferred = functools.partial(self._handle_termination, signum, None)
+            return
         with contextlib.suppress(SystemExit):
             super()._handle_termination(signum, frame)  # writes STATE, then exits 0
         name = signal.Signals(signum).name

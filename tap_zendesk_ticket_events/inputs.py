@@ -102,8 +102,13 @@ def json_error(exc: json.JSONDecodeError) -> str:
 
     Python before 3.13 reports a trailing comma as the next token's error ("Expecting
     property name enclosed in double quotes" at the closing brace); the comma is what to fix.
+    3.13 and later name it ("Illegal trailing comma before end of object", at the comma):
+    both read the same.
     """
     text, pos = exc.doc, exc.pos
+    if exc.msg.startswith("Illegal trailing comma before end of "):
+        closing = "}" if exc.msg.endswith("object") else "]"
+        return f"a trailing comma before {closing!r} at {where(text, pos)}"
     before = text[:pos].rstrip()
     if pos < len(text) and text[pos] in "}]" and before.endswith(","):
         comma = len(before) - 1

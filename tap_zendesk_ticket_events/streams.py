@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -285,7 +285,7 @@ class DerivedStream(Stream):
                 # Private SDK member: the SDK's own record path, maps applied (tests/test_sdk_hooks.py).
                 self._write_record_message(row)
         else:
-            extracted = datetime.now(timezone.utc)
+            extracted = datetime.now(UTC)
             for row in rows:
                 # Private SDK member: the tap's message writer, without the map path (tests/test_sdk_hooks.py).
                 self._tap.write_message(RecordMessage(stream=self.name, record=row, time_extracted=extracted))

@@ -3,7 +3,7 @@
 The Hub definition (hub/), the project's meltano.yml and the tap's own ``--about`` are three
 descriptions of one plugin: every setting with its kind, default and secrecy, the capabilities,
 the default selection and the auth groups. They are held against one another here, so none can
-drift. The version, its changelog entry, its tag in the README's install lines, the LICENSE and
+drift. The version, its changelog entry, its commit in the install lines (README, docs/, hub/), the LICENSE and
 the package metadata are checked in the built wheel.
 """
 
@@ -117,8 +117,17 @@ def test_the_release_is_one_version_everywhere() -> None:
     releases = re.findall(r"^## \[?(\d+\.\d+\.\d+)", changelog, re.M)
     assert releases[0] == ours, "the current version is the newest release"
     readme = "".join(p.read_text() for p in pages())
-    tags = set(re.findall(r"tap-zendesk-ticket-events\.git@(v[\w.]+)", readme + HUB.read_text()))
-    assert tags == {f"v{ours}"}, "every Git install line pins this release's tag"
+    # No release tag exists (nor travels with a copy of the repository): a release is its commit.
+    newest = changelog.split(f"## [{ours}] - ", 1)[1].split("\n## ", 1)[0]
+    (commit,) = re.findall(r"^Commit `([0-9a-f]{40})`\.$", newest, re.M)
+    pinned = set(re.findall(r"tap-zendesk-ticket-events\.git@([\w.<>-]+)", readme + HUB.read_text()))
+    assert pinned == {commit}, "every Git install line pins the newest release's commit"
+    assert not re.search(r"\.git@v\d|/tag/v\d|compare/v\d", readme + HUB.read_text() + changelog), "a tag"
+    if (ROOT / ".git").exists():  # a clone: the commit is in its history and sets this version
+        released = subprocess.run(
+            ["git", "show", f"{commit}:pyproject.toml"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+        assert f'\nversion = "{ours}"\n' in released
     for text in (readme, HUB.read_text(), (ROOT / "pyproject.toml").read_text(), changelog):
         owners = set(re.findall(r"https://github\.com/([\w.-]+)/tap-zendesk-ticket-events", text))
         assert owners <= {"example-org"}, "one placeholder owner everywhere"
@@ -144,7 +153,7 @@ def test_the_wheel_carries_the_license_and_the_metadata(tmp_path: Path) -> None:
     assert "License-Expression: Apache-2.0" in metadata
     for line in (
         "Classifier: Operating System :: OS Independent",
-        "Classifier: Programming Language :: Python :: 3.10",
+        "Classifier: Programming Language :: Python :: 3.11",
         "Classifier: Programming Language :: Python :: 3.14",
         f"Project-URL: Repository, {OWNER_URL}",
         f"Project-URL: Changelog, {OWNER_URL}/blob/main/CHANGELOG.md",
@@ -152,4 +161,6 @@ def test_the_wheel_carries_the_license_and_the_metadata(tmp_path: Path) -> None:
     ):
         assert line in metadata, line
     assert "meltano_sdk" in metadata
+    assert "Requires-Python: >=3.11" in metadata
+    assert "Programming Language :: Python :: 3.10" not in metadata, "3.10 is past its end of life and untested"
     assert re.search(r"^Author-email: .+", metadata, re.M)

@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -257,7 +257,7 @@ def readme_questions() -> dict[str, str]:
 
 
 def epoch(text: str) -> int:
-    return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
+    return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
 
 
 def answers(events: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -459,18 +459,23 @@ def test_readme_state_commands_name_the_state_id_meltano_run_keeps() -> None:
 def test_dev_and_prod_load_into_schemas_of_their_own(tmp_path: Path) -> None:
     """A try-out in dev (the default environment) must not write to production's tables.
 
-    What Meltano itself resolves for target-postgres in each environment, from meltano.yml alone
-    (nothing from the shell), each in a directory of its own (both at once, to be quick).
+    What Meltano itself resolves for target-postgres, from meltano.yml alone (nothing from the
+    shell), for each command docs/meltano.md shows, each in a directory of its own (all at once,
+    to be quick); the schema each prints is the one its comment names. The plain
+    ``meltano config print`` ignores the default environment: it prints production's schema.
     """
     if not MELTANO.exists():
         unavailable(f"{MELTANO} is missing: run `python3 tasks.py setup`")
-    procs = {}
-    for environment in ("dev", "prod"):
-        project = tmp_path / environment
+    documented, procs = {}, {}
+    for i, line in enumerate(readme_block("schemas").splitlines()):
+        command, comment = line.split("#", 1)
+        args = command.split()[1:]  # after `meltano`
+        documented[" ".join(args)] = re.findall(r'"default_target_schema": "(\w+)"', comment)[0]
+        project = tmp_path / str(i)
         project.mkdir()
         shutil.copy(ROOT / "meltano.yml", project / "meltano.yml")
-        procs[environment] = subprocess.Popen(
-            [str(MELTANO), f"--environment={environment}", "config", "print", "target-postgres"],
+        procs[" ".join(args)] = subprocess.Popen(
+            [str(MELTANO), *args],
             cwd=project,
             env=meltano_base_env(),
             stdin=subprocess.DEVNULL,
@@ -478,10 +483,15 @@ def test_dev_and_prod_load_into_schemas_of_their_own(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-    schemas = {}
-    for environment, proc in procs.items():
+    schemas, logs = {}, {}
+    for name, proc in procs.items():
         out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, f"meltano config print in {environment} failed:\n{summary(err)}"
-        schemas[environment] = json.loads(out)["default_target_schema"]
-    assert schemas["dev"] != schemas["prod"], f"dev and prod both load into the schema {schemas['dev']!r}"
-    assert schemas == {"dev": "zendesk_dev", "prod": "zendesk"}  # what the README says
+        assert proc.returncode == 0, f"meltano {name} failed:\n{summary(err)}"
+        schemas[name], logs[name] = json.loads(out)["default_target_schema"], err
+    assert schemas == documented
+    assert documented == {
+        "--environment=dev config print target-postgres": "zendesk_dev",
+        "--environment=prod config print target-postgres": "zendesk",
+        "config print target-postgres": "zendesk",
+    }
+    assert "The default environment 'dev' will be ignored for `meltano config`" in logs["config print target-postgres"]

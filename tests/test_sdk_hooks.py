@@ -13,9 +13,11 @@ the newest SDK) says what broke. Every test runs the real tap against the simula
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import logging
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from singer_sdk import RESTStream, Stream, Tap
 from singer_sdk.authenticators import APIAuthenticatorBase
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib import RecordMessage
 
 from tap_zendesk_ticket_events.auth import OAuthRefreshAuthenticator
 from tap_zendesk_ticket_events.cli import RecordBatchingWriter
@@ -36,6 +39,11 @@ from tap_zendesk_ticket_events.throttle import PacedAdapter, ThrottledAdapter
 from tests.conftest import START_DATE, make_config
 from tests.runners import catalog_selecting, run_tap, sync_in_process
 from zendesk_simulator import Simulator, event_second, make_events
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
 
 T0 = 1_700_000_000
 
@@ -295,6 +303,54 @@ def test_handle_termination_exits_non_zero_after_the_last_state(sim: Simulator, 
     )
     assert messages[-1]["type"] == "STATE"
     assert "Stopped by SIGTERM" in err
+
+
+class PipeBlockedOnce(io.RawIOBase):
+    """stdout whose first write of a RECORD runs the signal handler inside it, as a write blocked
+    on a full pipe does when the signal arrives (the handler runs before the write returns)."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.handler: Any = None
+
+    @override
+    def writable(self) -> bool:
+        return True
+
+    @override
+    def write(self, data: Any) -> int:
+        handler, self.handler = self.handler, None
+        if handler is not None and b'"type":"RECORD"' in bytes(data):
+            handler()
+        self.out += bytes(data)
+        return len(data)
+
+
+def test_a_signal_during_a_write_waits_for_the_line_then_writes_the_state(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK serializes into one shared buffer: the handler must not reuse it mid-write.
+
+    Before, the final STATE was lost (Python 3.14: the buffer cannot be resized while written)
+    or took the record's place in the line being written (older Pythons).
+    """
+    sim.set_events(make_events(10))
+    tap = TapZendeskTicketEvents(config=make_config(sim))
+    stdout = PipeBlockedOnce()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BufferedWriter(stdout, buffer_size=1)))
+    stdout.handler = lambda: tap._handle_termination(signal.SIGTERM, None)
+    tap.state["bookmarks"] = {"ticket_events": {"replication_key": "end_time", "replication_key_value": 1}}
+    record = RecordMessage(stream="ticket_events", record={"id": 1})
+
+    with pytest.raises(SystemExit) as stopped:
+        tap.message_writer.write_message(record)
+    sys.stdout.flush()
+
+    assert stopped.value.code == 128 + signal.SIGTERM
+    lines = [json.loads(line) for line in stdout.out.decode().splitlines()]
+    assert [m["type"] for m in lines] == ["RECORD", "STATE"]
+    assert lines[0]["record"] == {"id": 1}
+    assert lines[1]["value"]["bookmarks"]["ticket_events"]["replication_key_value"] == 1
 
 
 @pytest.mark.parametrize("option", ["--config", "--state"])

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tap_zendesk_ticket_events.inputs import json_error
 from tests.conftest import START_DATE, make_config
 from tests.runners import TapRun, run_tap_in_process
 from zendesk_simulator import API_TOKEN, EMAIL, Simulator, make_events
@@ -48,6 +49,20 @@ def test_config_with_a_trailing_comma_names_the_file_line_and_column(tmp_path: P
 
     assert "The config file 'config.json' (--config) is not valid JSON" in line
     assert "trailing comma before '}' at line 3, column 42" in line
+
+
+@pytest.mark.parametrize(
+    ("doc", "message", "pos", "expected"),
+    [
+        # Python 3.11 and 3.12: the error of the token after the comma, at the closing bracket.
+        ('{"a": 1,\n}', "Expecting property name enclosed in double quotes", 9, "before '}' at line 1, column 8"),
+        # Python 3.13 and 3.14 name the comma, at the comma.
+        ('{"a": 1,\n}', "Illegal trailing comma before end of object", 7, "before '}' at line 1, column 8"),
+        ("[1,]", "Illegal trailing comma before end of array", 2, "before ']' at line 1, column 3"),
+    ],
+)
+def test_a_trailing_comma_reads_the_same_on_every_python(doc: str, message: str, pos: int, expected: str) -> None:
+    assert json_error(json.JSONDecodeError(message, doc, pos)) == f"a trailing comma {expected}"
 
 
 def test_config_with_a_json_error_names_the_line_and_column(tmp_path: Path) -> None:
