@@ -1,8 +1,10 @@
 """Which credentials the tap sends, and how rotating OAuth tokens are kept alive.
 
-Password Basic auth is gone from Zendesk (2026) and API tokens follow (2027-04-30), so three
+Password Basic auth is gone from Zendesk (2026) and API tokens follow (2027-04-30), so four
 methods are offered: an API token (Basic, user ``{email}/token``), a fixed OAuth access token
-(Bearer), and OAuth refresh (``refresh_token`` + ``client_id`` + ``client_secret``).
+(Bearer), OAuth refresh (``refresh_token`` + ``client_id`` + ``client_secret``), and OAuth
+client credentials (``client_id`` + ``client_secret`` alone: ``client_credentials.py``, which
+keeps nothing; what both OAuth grants share is in ``oauth_common.py``).
 
 OAuth refresh is the one that runs unattended, and Zendesk makes it delicate: access tokens
 expire (30 minutes by default), and every refresh **rotates** the refresh token, deleting the
@@ -46,7 +48,17 @@ from singer_sdk.authenticators import (
     BearerTokenAuthenticator,
 )
 
+from tap_zendesk_ticket_events.client_credentials import ClientCredentialsAuthenticator
 from tap_zendesk_ticket_events.errors import TapError
+from tap_zendesk_ticket_events.oauth_common import (
+    TOKEN_PATH,
+    TransientTokenFailure,
+    margin_seconds,
+)
+from tap_zendesk_ticket_events.oauth_common import bearer_token as _bearer_token
+from tap_zendesk_ticket_events.oauth_common import json_object as _json_object
+from tap_zendesk_ticket_events.oauth_common import oauth_error_text as _oauth_error_text
+from tap_zendesk_ticket_events.oauth_common import positive_seconds as _positive_seconds
 from tap_zendesk_ticket_events.retry import with_retries
 from tap_zendesk_ticket_events.token_store import (
     SEEDS_KEPT,
@@ -71,11 +83,6 @@ if TYPE_CHECKING:
 
     from tap_zendesk_ticket_events.settings import Settings
 
-TOKEN_PATH = "/oauth/tokens"  # noqa: S105 - a URL path, not a password
-#: Refresh when less than this remains of the access token's life...
-REFRESH_MARGIN_SECONDS = 60.0
-#: ...or less than this fraction of its lifetime, whichever is smaller (short-lived tokens).
-REFRESH_MARGIN_FRACTION = 0.1
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +93,8 @@ def build_authenticator(settings: Settings) -> APIAuthenticatorBase:
         return BasicAuthenticator(username=f"{settings.email}/token", password=settings.api_token or "")
     if settings.auth_method == "oauth_refresh":
         return OAuthRefreshAuthenticator(settings)
+    if settings.auth_method == "oauth_client_credentials":
+        return ClientCredentialsAuthenticator(settings)
     return BearerTokenAuthenticator(token=settings.access_token or "")
 
 
@@ -117,14 +126,6 @@ def open_store(settings: Settings) -> TokenStore:
         owner=StoreOwner.of(settings.base_url, settings.client_id or ""),
         legacy=legacy,
     )
-
-
-class TransientTokenFailure(Exception):
-    """The token endpoint failed in a way a retry can fix; the message holds no secret."""
-
-    def __init__(self, detail: str, response: requests.Response | None = None) -> None:
-        super().__init__(detail)
-        self.response = response
 
 
 class OAuthRefreshAuthenticator(APIAuthenticatorBase):
@@ -449,42 +450,4 @@ def _expiring(expires_at: float | None, lifetime: float | None) -> bool:
     """True when less than the refresh margin remains (never, when nobody gave an expiry)."""
     if expires_at is None:
         return False
-    margin = REFRESH_MARGIN_SECONDS
-    if lifetime is not None:
-        margin = min(margin, REFRESH_MARGIN_FRACTION * lifetime)
-    return time.time() >= expires_at - margin
-
-
-def _bearer_token(request: requests.PreparedRequest) -> str | None:
-    scheme, _, token = str(request.headers.get("Authorization", "")).partition(" ")
-    return token if scheme == "Bearer" and token else None
-
-
-def _positive_seconds(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds > 0 else None
-
-
-def _json_object(response: requests.Response) -> dict[str, Any] | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _oauth_error_text(response: requests.Response, secrets: tuple[str, ...], body: dict[str, Any] | None = None) -> str:
-    """``error: error_description`` of an OAuth answer, on one line, with no secret in it."""
-    if body is None:
-        body = _json_object(response)
-    parts = [body.get("error"), body.get("error_description") or body.get("description")] if body else []
-    text = ": ".join(str(p) for p in parts if p and isinstance(p, (str, int)))
-    text = " ".join(text.split()) or (response.reason or "").strip()
-    for secret in secrets:
-        text = text.replace(secret, "[redacted]")
-    return text[:200]
+    return time.time() >= expires_at - margin_seconds(lifetime)

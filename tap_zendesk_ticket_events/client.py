@@ -64,6 +64,7 @@ AUTH_LABELS = {
     "api_token": "API token (email + api_token)",
     "access_token": "OAuth access token",
     "oauth_refresh": "OAuth with a rotating refresh token",
+    "oauth_client_credentials": "OAuth client credentials",
 }
 #: Zendesk never serves the last minute; a start this close to now has nothing to export.
 RECENT_SECONDS = 61
@@ -372,7 +373,7 @@ class ZendeskExportStream(RESTStream[Any]):
         if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(f"{status} {zendesk_error_text(response)}", response)
         if status >= HTTPStatus.MULTIPLE_CHOICES:  # redirects are not followed: see _send
-            raise TapError(describe_http_failure(response, self.settings.auth_settings))
+            raise TapError(describe_http_failure(response, self.settings.auth_settings, self.settings.auth_method))
         try:
             return ExportPage.decode(_decoder.decode(response.content), self.records_key)
         except (msgspec.DecodeError, TypeError, ValueError) as exc:

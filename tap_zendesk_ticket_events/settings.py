@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from tap_zendesk_ticket_events import scope
+from tap_zendesk_ticket_events import oauth_scopes, scope
 from tap_zendesk_ticket_events.dates import epoch_of_iso
 from tap_zendesk_ticket_events.errors import ConfigError
 from tap_zendesk_ticket_events.token_store import PostgresLocation, default_store_path
@@ -46,12 +46,20 @@ DEFAULTS: Mapping[str, int | bool | str] = {
     "page_size": 1000,
     "request_timeout": 300,
     "progress_interval": 0,
+    "oauth_scopes": oauth_scopes.DEFAULT,
 }
 #: Zendesk's largest per_page for incremental exports.
 MAX_PAGE_SIZE = 1000
-AuthMethod = Literal["api_token", "access_token", "oauth_refresh"]
+AuthMethod = Literal["api_token", "access_token", "oauth_refresh", "oauth_client_credentials"]
 #: The OAuth refresh settings, all required together (the third auth method).
 OAUTH_REFRESH_SETTINGS = ("refresh_token", "client_id", "client_secret")
+#: The OAuth client's settings: alone (without ``refresh_token``), the client-credentials grant.
+CLIENT_SETTINGS = ("client_id", "client_secret")
+#: The auth methods a configuration can name, for messages.
+AUTH_METHODS = (
+    "'client_id' + 'client_secret' (OAuth client credentials), 'refresh_token' + 'client_id' + 'client_secret' "
+    "(OAuth refresh, with an optional 'access_token'), 'access_token', or 'email' + 'api_token'"
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,8 @@ class Settings:
     a PostgreSQL database for machines that do not keep their disk."""
     oauth_token_store_is_default: bool = False
     """True when no ``oauth_token_store`` was set: the file is in the tap's own directory."""
+    oauth_scopes: tuple[str, ...] = ()
+    """The scopes a client-credentials token is asked with (client credentials only)."""
 
     @property
     def auth_settings(self) -> str:
@@ -91,6 +101,8 @@ class Settings:
             return "the settings 'email' and 'api_token'"
         if self.auth_method == "oauth_refresh":
             return "the settings 'refresh_token', 'client_id' and 'client_secret'"
+        if self.auth_method == "oauth_client_credentials":
+            return "the settings 'client_id' and 'client_secret'"
         return "the setting 'access_token'"
 
     @classmethod
@@ -124,6 +136,7 @@ class Settings:
             client_secret=config.get("client_secret") or None,
             oauth_token_store=oauth_token_store(config, url) if method == "oauth_refresh" else None,
             oauth_token_store_is_default=not config.get("oauth_token_store"),
+            oauth_scopes=scopes(config) if method == "oauth_client_credentials" else (),
         )
 
 
@@ -171,18 +184,19 @@ def auth_method(config: Mapping[str, Any]) -> AuthMethod:
     """The one configured auth method; refuse none, several, or part of one.
 
     ``access_token`` alone is a fixed token; with the three OAuth refresh settings it is
-    the current access token, used until it expires and then refreshed.
+    the current access token, used until it expires and then refreshed. ``client_id`` and
+    ``client_secret`` without ``refresh_token`` are the client-credentials grant, which gets
+    its own access tokens: an ``access_token`` beside them would never be used, so it is refused.
     """
     has_token = bool(config.get("api_token"))
     has_email = bool(config.get("email"))
     has_access = bool(config.get("access_token"))
     oauth = [name for name in OAUTH_REFRESH_SETTINGS if config.get(name)]
     if has_token and (has_access or oauth):
-        msg = (
-            "More than one auth method is configured: configure exactly one auth method, 'email' + 'api_token', "
-            "'access_token', or 'refresh_token' + 'client_id' + 'client_secret' (with an optional 'access_token')."
-        )
+        msg = f"More than one auth method is configured: configure exactly one auth method, {AUTH_METHODS}."
         raise ConfigError(msg)
+    if oauth and "refresh_token" not in oauth:
+        return client_credentials(oauth, has_access=has_access)
     if oauth:
         missing = [name for name in OAUTH_REFRESH_SETTINGS if name not in oauth]
         if missing:
@@ -199,11 +213,52 @@ def auth_method(config: Mapping[str, Any]) -> AuthMethod:
         raise ConfigError(msg)
     if has_token:
         return "api_token"
-    msg = (
-        "No auth configured: set 'email' + 'api_token', or 'access_token', "
-        "or 'refresh_token' + 'client_id' + 'client_secret'."
-    )
+    msg = f"No auth configured: set {AUTH_METHODS}."
     raise ConfigError(msg)
+
+
+def client_credentials(given: list[str], *, has_access: bool) -> AuthMethod:
+    """``client_id`` and ``client_secret`` without ``refresh_token``: both, and nothing else."""
+    missing = [name for name in CLIENT_SETTINGS if name not in given]
+    if missing:
+        msg = (
+            f"Setting '{missing[0]}' is required with {given[0]!r}: OAuth client credentials need 'client_id' and "
+            "'client_secret' together (the OAuth client's identifier and secret, from Admin Center > Apps and "
+            "integrations > APIs > OAuth clients)."
+        )
+        raise ConfigError(msg)
+    if has_access:
+        msg = (
+            "More than one auth method is configured: 'client_id' + 'client_secret' without 'refresh_token' get "
+            "their own access tokens (OAuth client credentials), so 'access_token' would never be used: remove it "
+            "(or add 'refresh_token' for OAuth refresh)."
+        )
+        raise ConfigError(msg)
+    return "oauth_client_credentials"
+
+
+def scopes(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The scopes to ask for: well formed, and covering every stream's requests (see oauth_scopes.py).
+
+    Zendesk grants whatever is asked and refuses the export later (403): a scope that cannot
+    serve the tap is refused here, before any request.
+    """
+    value = str(setting(config, "oauth_scopes"))
+    parsed = oauth_scopes.parse(value)
+    if parsed is None:
+        msg = (
+            "Setting 'oauth_scopes' must be OAuth scopes separated by spaces, as Zendesk takes them "
+            f"('{oauth_scopes.DEFAULT}', the default; 'read' for every read), got {value[:60]!r}."
+        )
+        raise ConfigError(msg)
+    lacking = oauth_scopes.missing(parsed)
+    if lacking:
+        msg = (
+            f"Setting 'oauth_scopes' lacks {' and '.join(repr(s) for s in lacking)}, which the tap's requests need "
+            f"(Zendesk would answer 403): add it, or leave the setting unset for '{oauth_scopes.DEFAULT}'."
+        )
+        raise ConfigError(msg)
+    return parsed
 
 
 #: A value with a URL scheme: a PostgreSQL URL, or a URL of a store the tap does not have.

@@ -99,30 +99,45 @@ class TapZendeskTicketEvents(CommandLineTap):
             secret=True,
             requires_properties=["client_id", "client_secret"],
             description=(
-                "OAuth refresh token (with client_id and client_secret): the tap refreshes the access token "
-                "before it expires and keeps each rotated refresh token in oauth_token_store. After "
-                "invalid_grant, set a new one here."
+                "OAuth refresh (with client_id and client_secret): the refresh token of an authorization. The tap "
+                "refreshes the access token before it expires and keeps each rotated refresh token in "
+                "oauth_token_store. After invalid_grant, set a new one here."
             ),
         ),
         th.Property(
             "client_id",
             th.StringType,
             secret=True,
-            description="Unique identifier of the Zendesk OAuth client the refresh token was issued to.",
+            requires_properties=["client_secret"],
+            description=(
+                "Identifier of a confidential Zendesk OAuth client. With client_secret and no refresh_token: OAuth "
+                "client credentials (recommended: a new token every run, nothing stored); with refresh_token: OAuth "
+                "refresh."
+            ),
         ),
         th.Property(
             "client_secret",
             th.StringType,
             secret=True,
-            description="Secret of that OAuth client.",
+            requires_properties=["client_id"],
+            description="Secret of that OAuth client (client credentials, or OAuth refresh).",
+        ),
+        th.Property(
+            "oauth_scopes",
+            th.StringType,
+            default=DEFAULTS["oauth_scopes"],
+            description=(
+                "OAuth client credentials: the scopes asked for, space-separated as Zendesk takes them. The default "
+                "is what every stream's requests need; 'read' covers every read."
+            ),
         ),
         th.Property(
             "oauth_token_store",
             th.StringType,
             secret=True,  # a PostgreSQL URL may hold the database's password
             description=(
-                "Where the rotated refresh token and the live access token are kept, shared by every run "
-                "using it: a file (mode 0600), or a PostgreSQL URL (postgresql://user@host:5432/db, with the "
+                "OAuth refresh: where the rotated refresh token and the live access token are kept, shared by every "
+                "run using it: a file (mode 0600), or a PostgreSQL URL (postgresql://user@host:5432/db, with the "
                 "extra [postgres]) for machines that do not keep their disk. Default: "
                 "$MELTANO_PROJECT_ROOT/.meltano/run/tap-zendesk-ticket-events/{account}-{digest}-oauth-token.json "
                 "under Meltano, else ~/.config/tap-zendesk-ticket-events/{account}-{digest}-oauth-token.json "

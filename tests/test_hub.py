@@ -87,6 +87,8 @@ def test_capabilities_selection_and_groups_agree() -> None:
     assert about()["settings"]["dependentRequired"] == {
         "api_token": ["email"],
         "refresh_token": ["client_id", "client_secret"],
+        "client_id": ["client_secret"],
+        "client_secret": ["client_id"],
     }
 
 
@@ -106,7 +108,13 @@ def test_each_settings_group_is_a_working_configuration_and_they_cover_every_aut
     for group in hub()["settings_group_validation"]:
         settings = Settings.from_config({name: values[name] for name in group})  # refuses a group that is not one
         methods.add((settings.auth_method, "subdomain" in group))
-    assert methods == {(m, sub) for m in ("api_token", "access_token", "oauth_refresh") for sub in (True, False)}
+    every_method = ("oauth_client_credentials", "api_token", "access_token", "oauth_refresh")
+    assert methods == {(m, sub) for m in every_method for sub in (True, False)}
+    # Client credentials lead: the recommended way in after API tokens end (2027-04-30).
+    assert (
+        Settings.from_config({name: values[name] for name in hub()["settings_group_validation"][0]}).auth_method
+        == "oauth_client_credentials"
+    )
 
 
 def test_the_release_is_one_version_everywhere() -> None:

@@ -33,9 +33,8 @@ from tests.test_meltano import (
     summary,
 )
 from zendesk_simulator import (
-    API_TOKEN,
     CLIENT_SECRET,
-    EMAIL,
+    OAUTH_TOKEN_PATH,
     OAuthServer,
     Simulator,
     SimulatorServer,
@@ -90,7 +89,7 @@ def accounts_project(project: Path, urls: dict[str, str], schema_prefix: str) ->
     (project / "meltano.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def run_together(project: Path, env: dict[str, str], name: str, oauth: OAuthServer) -> None:
+def run_together(project: Path, env: dict[str, str], name: str, *oauths: OAuthServer) -> None:
     """``meltano run`` of both accounts' pipelines, started together (output to files, so that
     neither waits on a full pipe while the other is read)."""
     procs = {}
@@ -109,7 +108,7 @@ def run_together(project: Path, env: dict[str, str], name: str, oauth: OAuthServ
         returncode = proc.wait(timeout=600)
         printed, logged = ((project / f"{name}-{account}.{s}").read_text() for s in ("out", "err"))
         assert_no_secret(printed, logged)
-        for secret in (CLIENT_SECRET, *oauth.issued):
+        for secret in (CLIENT_SECRET, *(token for oauth in oauths for token in oauth.issued)):
             assert secret not in printed + logged, "an OAuth secret leaked into Meltano's output"
         assert returncode == 0, f"{name} run of {account} exited {returncode}:\n{summary(logged)}"
 
@@ -143,8 +142,9 @@ def test_two_accounts_run_at_once_each_into_its_own_schema_from_its_own_state(tm
         env = shared_env(pg_schema)
         env.update(
             {
-                "TAP_ZENDESK_TICKET_EVENTS__ACME_EMAIL": EMAIL,
-                "TAP_ZENDESK_TICKET_EVENTS__ACME_API_TOKEN": API_TOKEN,
+                # As the README's .env: acme with client credentials, globex with OAuth refresh.
+                "TAP_ZENDESK_TICKET_EVENTS__ACME_CLIENT_ID": sims["acme"].oauth.client_id,
+                "TAP_ZENDESK_TICKET_EVENTS__ACME_CLIENT_SECRET": sims["acme"].oauth.client_secret,
                 "TAP_ZENDESK_TICKET_EVENTS__GLOBEX_REFRESH_TOKEN": globex_oauth.issue_tokens()[1],
                 "TAP_ZENDESK_TICKET_EVENTS__GLOBEX_CLIENT_ID": globex_oauth.client_id,
                 "TAP_ZENDESK_TICKET_EVENTS__GLOBEX_CLIENT_SECRET": globex_oauth.client_secret,
@@ -152,7 +152,7 @@ def test_two_accounts_run_at_once_each_into_its_own_schema_from_its_own_state(tm
         )
         meltano(project, env, "install", timeout=600)
 
-        run_together(project, env, "first", globex_oauth)
+        run_together(project, env, "first", *(sim.oauth for sim in sims.values()))
         bookmarks = {}
         for account in ACCOUNTS:
             assert_loaded(schemas[account], first[account])
@@ -167,7 +167,7 @@ def test_two_accounts_run_at_once_each_into_its_own_schema_from_its_own_state(tm
         for account, sim in sims.items():
             sim.add_events(second[account])
             seen[account] = len(sim.export_requests())
-        run_together(project, env, "second", globex_oauth)
+        run_together(project, env, "second", *(sim.oauth for sim in sims.values()))
         for account, sim in sims.items():
             resumed = sim.export_requests()[seen[account] :]
             assert resumed, f"the second run of {account} sent no request"
@@ -179,8 +179,10 @@ def test_two_accounts_run_at_once_each_into_its_own_schema_from_its_own_state(tm
         # first run left in its store, named after its account (the host and port of api_url).
         for sim in sims.values():  # the children inherit the parent's select: ticket_events alone
             assert sim.export_requests("ticket_metric_events") == []
-        assert {r.authorization_scheme for r in sims["acme"].export_requests()} == {"Basic"}
+        assert {r.authorization_scheme for r in sims["acme"].export_requests()} == {"Bearer"}
         assert {r.authorization_scheme for r in sims["globex"].export_requests()} == {"Bearer"}
+        acme_tokens = [r for r in sims["acme"].requests if r.path == OAUTH_TOKEN_PATH]
+        assert [(r.params["grant_type"], r.status) for r in acme_tokens] == [("client_credentials", 200)] * 2
         assert globex_oauth.refreshed == 1
         assert {r.oauth_generation for r in sims["globex"].export_requests()[seen["globex"] :]} == {2}
         store = f"{sims['globex'].url.split('://')[1].replace(':', '-')}-oauth-token.json"

@@ -18,7 +18,7 @@ from tests.conftest import make_config, record_backoff_sleeps
 from tests.docs import page
 from tests.redaction_data import CARD, plant
 from tests.runners import TapRun, run_tap, run_tap_in_process, selecting
-from zendesk_simulator import Simulator, SimulatorServer, make_events
+from zendesk_simulator import EXPORT_PATHS, Simulator, SimulatorServer, make_events
 
 ROOT = Path(__file__).resolve().parent.parent
 START = 1_700_000_000
@@ -94,6 +94,23 @@ def scenarios() -> Iterator[tuple[str, Scenario]]:
         Path(args[1]).write_text(json.dumps(catalog))
         return error_line(run_tap(tmp_path, config, extra_args=args))
 
+    def client_credentials(secret: str | None = None, **oauth: Any) -> Scenario:
+        """OAuth client credentials (``secret``, else the right one) against an OAuth server set up by ``oauth``."""
+
+        def run(sim: Simulator, tmp_path: Path) -> str:
+            for key, value in oauth.items():
+                setattr(sim.oauth, key, value)
+            config = make_config(
+                sim,
+                email=None,
+                api_token=None,
+                client_id=sim.oauth.client_id,
+                client_secret=secret or sim.oauth.client_secret,
+            )
+            return error_line(run_tap_in_process(tmp_path, config))
+
+        return run
+
     yield "invalid configuration", config_error(page_size=0)
     yield "a setting", config_error(api_url=None, subdomain="https://acme.zendesk.com")
     yield "no auth", config_error(email=None, api_token=None)
@@ -109,6 +126,10 @@ def scenarios() -> Iterator[tuple[str, Scenario]]:
     yield "redaction re-read", reread
     yield "broken pipe", broken_pipe
     yield "unexpected", unexpected
+    yield "client credentials: wrong secret", client_credentials("another-secret")
+    yield "client credentials: public client", client_credentials(confidential=False)
+    yield "client credentials: missing scope", client_credentials(required_scopes=dict.fromkeys(EXPORT_PATHS, "x:read"))
+    yield "client credentials: creator not an admin", client_credentials(creator_is_admin=False)
 
 
 @pytest.fixture(scope="module")

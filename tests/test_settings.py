@@ -38,10 +38,31 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         {"email": None, "api_token": None, "refresh_token": "rt", "client_id": "cid"},
         "Setting 'client_secret' is required",
     ),
+    # OAuth client credentials: client_id and client_secret together, nothing beside them.
     (
-        "client_secret without refresh_token",
-        {"email": None, "api_token": None, "client_id": "cid", "client_secret": "cs"},
-        "Setting 'refresh_token' is required",
+        "client_id without client_secret",
+        {"email": None, "api_token": None, "client_id": "cid"},
+        "Setting 'client_secret' is required with 'client_id'",
+    ),
+    (
+        "client credentials with an access token",
+        {"email": None, "api_token": None, "client_id": "cid", "client_secret": "cs", "access_token": "at"},
+        "'access_token' would never be used",
+    ),
+    (
+        "client credentials with an API token",
+        {"client_id": "cid", "client_secret": "cs"},
+        "More than one auth method",
+    ),
+    (
+        "scopes that are no scopes",
+        {"email": None, "api_token": None, "client_id": "c", "client_secret": "s", "oauth_scopes": "tickets,read"},
+        "Setting 'oauth_scopes' must be OAuth scopes separated by spaces",
+    ),
+    (
+        "scopes without the one the exports need",
+        {"email": None, "api_token": None, "client_id": "c", "client_secret": "s", "oauth_scopes": "users:read"},
+        "Setting 'oauth_scopes' lacks 'tickets:read'",
     ),
     (
         "OAuth refresh with an API token",

@@ -110,6 +110,9 @@ class Handler(BaseHTTPRequestHandler):
             return refused
         if not self.authorized(sim, auth):
             return 401, {"error": "Couldn't authenticate you"}, {}
+        forbidden = sim.oauth.scope_refusal(auth, path, export=comments is None)
+        if forbidden is not None:
+            return forbidden
         if comments is not None:
             return self.comments_answer(sim, int(comments[1]), params)
         budget: dict[str, str] = {}
