@@ -203,6 +203,7 @@ class ZendeskExportStream(RESTStream[Any]):
         start = min(reader.start for reader in readers)
         sideload_from = self.sideload_from({reader.name: reader.start for reader in readers})
         self._say_start(readers, start, sideload_from)
+        self.begin_walk(start)
         ours = next((reader for reader in readers if reader.take is None), None)
         takers = [(reader.start, reader.take) for reader in readers if reader.take is not None]
         # Only when a stream starts later than the walk is a record's own second needed.
@@ -240,6 +241,9 @@ class ZendeskExportStream(RESTStream[Any]):
                 rows=self.derived_rows(),
                 written=written if ours is not None else None,
             )
+
+    def begin_walk(self, start: int) -> None:
+        """Work to set up once the walk's start is known, before its first request (none here)."""
 
     def after_page(self, plan: PagePlan) -> None:
         """Work on a page once its records are written and before its checkpoint (none here)."""

@@ -25,6 +25,7 @@ NEEDED: Mapping[str, str] = {
     "ticket_metric_events": "tickets:read",  # GET /api/v2/incremental/ticket_metric_events
     "ticket_field_history": "tickets:read",  # derived from the ticket events pages
     "ticket_comments": "tickets:read",  # the ticket events pages; re-reads: GET /api/v2/tickets/{id}/comments
+    "ticket_redactions": "tickets:read",  # the ticket events pages; GET /api/v2/tickets/{id}/comments
 }
 #: What the tap asks for unless ``oauth_scopes`` says otherwise: every scope of the table.
 DEFAULT = " ".join(sorted(set(NEEDED.values())))

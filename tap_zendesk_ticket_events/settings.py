@@ -43,6 +43,7 @@ ZENDESK_DOMAIN = ".zendesk.com"
 #: The default of every setting that has one (the JSON Schema in tap.py declares these).
 DEFAULTS: Mapping[str, int | bool | str] = {
     "include_comment_events": False,
+    "follow_redactions": True,
     "support_type_scope": scope.DEFAULT,
     "page_size": 1000,
     "request_timeout": 300,
@@ -86,6 +87,8 @@ class Settings:
     """A cap on export requests per minute; None: the account's budget, as Zendesk announces it."""
     request_timeout: int
     progress_interval: int
+    follow_redactions: bool = True
+    """Re-read what a redaction erased and write its rows again (see follow.py)."""
     refresh_token: str | None = field(default=None, repr=False)
     client_id: str | None = field(default=None, repr=False)
     client_secret: str | None = field(default=None, repr=False)
@@ -162,6 +165,7 @@ class Settings:
             max_requests_per_minute=optional_int(config, "max_requests_per_minute"),
             request_timeout=int(setting(config, "request_timeout")),
             progress_interval=int(setting(config, "progress_interval")),
+            follow_redactions=bool(setting(config, "follow_redactions")),
             refresh_token=config.get("refresh_token") or None,
             client_id=config.get("client_id") or None,
             client_secret=config.get("client_secret") or None,

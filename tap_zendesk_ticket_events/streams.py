@@ -1,7 +1,8 @@
 """The streams of the tap.
 
-One class per Zendesk incremental export endpoint, and two streams derived from the ticket
-events pages with no request of their own.
+One class per Zendesk incremental export endpoint, and three streams derived from the ticket
+events pages: two with no request of their own, and ``ticket_redactions``, written by the
+redaction step (follow.py) that ``ticket_events`` runs after each page.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 from singer_sdk.singerlib import RecordMessage
 
-from tap_zendesk_ticket_events import derived
+from tap_zendesk_ticket_events import derived, redactions
 from tap_zendesk_ticket_events.client import ZendeskExportStream
+from tap_zendesk_ticket_events.follow import FollowRedactions, Writers
+from tap_zendesk_ticket_events.pages import REPLICATION_KEY
+from tap_zendesk_ticket_events.reread import Rereader, served_at
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -31,8 +35,10 @@ else:  # typing_extensions before 3.12
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
+    import requests
     from singer_sdk.helpers.types import Context
 
+    from tap_zendesk_ticket_events.pages import ExportPage, PagePlan
     from tap_zendesk_ticket_events.scope import Scope
 
 SCHEMAS = SchemaDirectory(resources.files(__package__) / "schemas")
@@ -46,6 +52,7 @@ class TicketEventsStream(ZendeskExportStream):
     records_key = "ticket_events"
     schema = StreamSchema(SCHEMAS)
     _via_object_logged = False
+    _following: FollowRedactions | None = None
 
     @cached_property
     def derived_streams(self) -> list[DerivedStream]:
@@ -76,7 +83,91 @@ class TicketEventsStream(ZendeskExportStream):
             for child in self.derived_streams:
                 child.write_schema()
                 counting.enter_context(child.counting())
-            yield from super().get_records(context)
+            try:
+                yield from super().get_records(context)
+            finally:
+                said = self._following.summary() if self._following is not None else None
+                if said:
+                    self.logger.info("%s: %s", self.name, said)
+                self._following = None
+
+    # --- redactions (follow.py) ------------------------------------------------------------
+
+    @override
+    def begin_walk(self, start: int) -> None:
+        """The run's redaction step, made for the walk's window."""
+        self._following = self._follow_redactions(start)
+
+    def _follow_redactions(self, run_from: int) -> FollowRedactions:
+        """The redaction step of a run from ``run_from``: which rows it can write, and whether it re-reads.
+
+        Re-reads only when comment text is written at all (sideloaded, into ``ticket_events`` or
+        ``ticket_comments``) and ``follow_redactions`` is on; an export re-read only when
+        ``ticket_events`` is written (else the comments list makes the ``ticket_comments`` row).
+        """
+        comments = next((c for c in self.derived_streams if isinstance(c, TicketCommentsStream)), None)
+        listed = next((c for c in self.derived_streams if isinstance(c, TicketRedactionsStream)), None)
+        holds_text = self.sideload_reason() is not None and (self.selected or comments is not None)
+        reader = None
+        if self.settings.follow_redactions and holds_text:
+            reader = Rereader(
+                self.requests_session,
+                self.services.authenticator,
+                self.settings,
+                headers={"User-Agent": self.user_agent, **self.http_headers},
+                logger=self.logger,
+            )
+        writers = Writers(
+            event=self._write_again if self.selected else None,
+            comments=comments.emit if comments is not None else None,
+            redactions=listed.emit if listed is not None else None,
+        )
+        params = {"include": "comment_events", "support_type_scope": self.support_type_scope()}
+        return FollowRedactions(reader, writers, run_from=run_from, export_params=params, logger=self.logger)
+
+    @override
+    def _read(self, response: requests.Response) -> ExportPage:
+        """An export page; the first one's ``Date`` tells the redaction step when the run began reading."""
+        page = super()._read(response)
+        if self._following is not None:
+            self._following.served(served_at(response))
+        return page
+
+    @override
+    def after_page(self, plan: PagePlan) -> None:
+        """Follow the page's redactions before its checkpoint, the bookmark held at the first of them.
+
+        The SDK has already moved its bookmark (what a SIGTERM writes) past the page's records;
+        while the re-reads run it is held at the first redaction's second, so that a run stopped
+        among them resumes before that redaction and does them again. It moves on only once
+        every row was written again.
+        """
+        if self._following is None:
+            return
+        found = redactions.find(plan.records)
+        if not found:
+            return
+        audits = {r.event_id for r in found}
+        first = min(record[REPLICATION_KEY] for record in plan.records if record.get("id") in audits)
+        entry = self.get_context_state(None)
+        bookmark = entry.get("replication_key_value")
+        if isinstance(bookmark, int) and bookmark > first:
+            entry["replication_key_value"] = first
+        self._following.follow(found)
+        if isinstance(bookmark, int) and bookmark > first:
+            entry["replication_key_value"] = bookmark
+
+    def _write_again(self, event: dict[str, Any], second: int) -> None:
+        """Write a re-read event again, as its page would have: derived rows first, then the record.
+
+        It goes past the SDK's record loop (``_write_record_message``, the stream maps and
+        selection applied; covered by tests/test_sdk_hooks.py): a record of an older second must
+        neither trip the SDK's sort check nor move the bookmark.
+        """
+        event[REPLICATION_KEY] = second
+        for child in self.derived_streams:
+            child.write_rows(event)
+        self._write_record_message(self.post_process(event))
 
     @override
     def derived_rows(self) -> dict[str, int]:
@@ -194,7 +285,10 @@ class DerivedStream(Stream):
         return all(self.mask.get(("properties", name), True) for name in self.schema["properties"])
 
     def write_rows(self, event: dict[str, Any]) -> None:
-        rows = type(self).derive(event)
+        self.emit(type(self).derive(event))
+
+    def emit(self, rows: list[dict[str, Any]]) -> None:
+        """Write rows of this stream (made from an event, or by the redaction step)."""
         if not rows:
             return
         if not self._plain:
@@ -225,3 +319,19 @@ class TicketCommentsStream(DerivedStream):
     name = "ticket_comments"
     schema = StreamSchema(SCHEMAS)
     derive = derived.comments
+
+
+class TicketRedactionsStream(DerivedStream):
+    """One row per comment or attachment redaction (see ``redactions.redaction_row``).
+
+    For destinations that keep every version of a row (files, append-only loads): what a purge
+    must erase. Its rows are written by the redaction step (``follow.py``), once it has read
+    which comment and audit each redaction erased from.
+    """
+
+    name = "ticket_redactions"
+    schema = StreamSchema(SCHEMAS)
+
+    @override
+    def write_rows(self, event: dict[str, Any]) -> None:
+        """Nothing per event: see the class."""

@@ -165,6 +165,19 @@ class TapZendeskTicketEvents(CommandLineTap):
             ),
         ),
         th.Property(
+            "follow_redactions",
+            th.BooleanType,
+            default=DEFAULTS["follow_redactions"],
+            description=(
+                "When Zendesk redacts a comment's text or an attachment, re-read its current content and write "
+                "again the ticket_comments row and the ticket_events record that held it, so that a target that "
+                "upserts on the primary key keeps none of it (comments requests on the account-wide limit; one "
+                "export request per second of redacted audits, unless this run read them after the redaction). "
+                "False: no re-reads; what was written before a redaction keeps the erased content in "
+                "ticket_comments and ticket_events.child_events (ticket_redactions still lists each redaction)."
+            ),
+        ),
+        th.Property(
             "support_type_scope",
             th.StringType,
             default=DEFAULTS["support_type_scope"],
@@ -261,6 +274,7 @@ class TapZendeskTicketEvents(CommandLineTap):
             streams.TicketMetricEventsStream(self, self),
             streams.TicketFieldHistoryStream(self),
             streams.TicketCommentsStream(self),
+            streams.TicketRedactionsStream(self),
         ]
 
     @override

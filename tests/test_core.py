@@ -10,12 +10,18 @@ from singer_sdk.testing import get_tap_test_class
 
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tests.conftest import START_DATE
+from tests.redaction_data import CARD, plant
 from zendesk_simulator import API_TOKEN, EMAIL, Simulator, SimulatorServer, make_events, make_metric_events
 
 # The suite is built at import time with its config, so the simulator's port is bound then;
 # it answers only while this module's tests run (the fixture below), then it is closed.
 _SIM = Simulator()
-_SIM.set_events(make_events(3_000, bursts={1_700_001_000: 1_500}))
+_EVENTS = make_events(3_000, bursts={1_700_001_000: 1_500})
+_PLANTED = plant(_EVENTS, tickets=1, per_ticket=2)
+_SIM.set_events(_EVENTS)
+# A redaction on the first page, so that ticket_redactions has records too: the SDK's dry run
+# stops at 150 records, and a page's redactions are followed once its records are written.
+_SIM.redact_comment(_PLANTED.comment_ids[0], CARD, at=1_700_000_100)
 _SIM.set_metric_events(make_metric_events(2_000))
 _SERVER = SimulatorServer(_SIM)
 
@@ -25,6 +31,7 @@ CONFIG = {
     "api_token": API_TOKEN,
     "start_date": START_DATE,
     "max_requests_per_minute": 10_000,
+    "page_size": 100,
 }
 
 
@@ -72,5 +79,5 @@ def test_primary_keys_are_unique_in_one_sync() -> None:
     """The SDK suite does not check uniqueness; a run must not emit an id twice."""
     tap = TapZendeskTicketEvents(config=CONFIG)
     ids = [record["id"] for record in tap.streams["ticket_events"].get_records(None)]  # type: ignore[call-overload]
-    assert len(ids) == 3_000
+    assert len(ids) == len(_SIM.events) == 3_001  # the redaction's audit too
     assert len(set(ids)) == len(ids)

@@ -30,11 +30,13 @@ from tests.conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER, START_DATE, p
 from tests.docs import marked_block, page, pages
 from tests.docs import marked_block as readme_block
 from tests.docs import section as docs_section
+from tests.redaction_data import CARD, PASSPORT, PHONE, Planted, plant
 from tests.runners import assert_no_secret, bookmark_of, hermetic_env, tap_output
 from tests.test_derived import expected_comments, expected_history
 from zendesk_simulator import (
     API_TOKEN,
     EMAIL,
+    Request,
     Simulator,
     SimulatorServer,
     event_second,
@@ -152,6 +154,8 @@ def assert_nested_fields_are_jsonb(schema: str, events: list[dict[str, Any]]) ->
 @pytest.mark.meltano
 @pytest.mark.target
 def test_meltano_run_into_postgres_then_resume_from_saved_state(tmp_path: Path, pg_schema: str) -> None:
+    """Two runs, as a schedule makes them; between them new events, and Zendesk erases a card
+    number from nine comments and three passport scans (docs/redactions.md)."""
     if not MELTANO.exists():
         unavailable(f"{MELTANO} is missing: run `python3 tasks.py setup`")
     project = tmp_path / "project"
@@ -161,6 +165,7 @@ def test_meltano_run_into_postgres_then_resume_from_saved_state(tmp_path: Path, 
     first = make_recorded_events(1500, start=1_700_000_000, seed=31)
     for event in first[::150]:  # the ticket the documentation's query asks for (docs/meltano.md)
         event["ticket_id"] = DOCUMENTED_TICKET
+    planted = plant(first)
     sim.set_events(first)
     server = SimulatorServer(sim).start()
     try:
@@ -171,25 +176,62 @@ def test_meltano_run_into_postgres_then_resume_from_saved_state(tmp_path: Path, 
         assert_one_row_per_event(pg_schema, first)
         bookmark = saved_bookmark(project, env)
         assert bookmark == max(event_second(e) for e in first)
+        loaded = rows_holding(pg_schema, CARD)
+        assert loaded["ticket_comments"] == loaded["ticket_events"] == len(planted.comment_ids)
+        assert rows_holding(pg_schema, PASSPORT)["ticket_comments"] == len(planted.attachments)
 
         # New events, the first of them in the bookmark's own second: the second run must ask
-        # for exactly that second on, catch them all, and upsert the re-read ones.
+        # for exactly that second on, catch them all, and upsert the re-read ones. Among them,
+        # the redactions of what the first run loaded.
         second = make_recorded_events(500, start=bookmark, first_id=max(e["id"] for e in first) + 11, seed=32)
         sim.add_events(second)
-        seen = len(sim.export_requests())
+        for n, comment_id in enumerate(planted.comment_ids):
+            sim.redact_comment(comment_id, CARD, at=bookmark + 100 + n)
+        for n, attachment_id in enumerate(planted.attachments):
+            sim.redact_attachment(attachment_id, at=bookmark + 200 + n)
+        seen, listed = len(sim.export_requests()), len(sim.comment_requests())
         meltano(project, env, "run", "tap-zendesk-ticket-events", "target-postgres")
         resumed = sim.export_requests()[seen:]
         assert resumed, "the second run sent no request"
         assert resumed[0].params["start_time"] == str(bookmark)
-        assert_one_row_per_event(pg_schema, first + second)
-        assert saved_bookmark(project, env) == max(event_second(e) for e in second)
+        assert_one_row_per_event(pg_schema, sim.events)  # the redactions' own audits too
+        assert saved_bookmark(project, env) == max(event_second(e) for e in sim.events)
 
         assert_nested_fields_are_jsonb(pg_schema, first + second)
         assert_derived_tables(pg_schema, first + second)
         assert_readme_questions_answer_right(pg_schema, first + second)
         assert_ticket_changes_query_answers_right(pg_schema, first + second)
+        assert_no_erased_content(pg_schema, planted, sim, rereads=resumed, listed=sim.comment_requests()[listed:])
     finally:
         server.stop()
+
+
+def rows_holding(schema: str, text: str) -> dict[str, int]:
+    """Rows of every table of the schema with ``text`` anywhere in them (each row as text)."""
+    tables = psql(f"select table_name from information_schema.tables where table_schema = '{schema}'").split()
+    assert tables, f"the schema {schema} has no table"
+    return {
+        table: int(psql(f'select count(*) from "{schema}"."{table}" as r where r::text like \'%{text}%\''))
+        for table in tables
+    }
+
+
+def assert_no_erased_content(
+    schema: str, planted: Planted, sim: Simulator, *, rereads: list[Request], listed: list[Request]
+) -> None:
+    """No table of the schema holds what Zendesk erased; what it cost, per redaction."""
+    for text in (CARD, PASSPORT):
+        assert set(rows_holding(schema, text).values()) == {0}, f"{text!r} is still in the warehouse"
+    assert rows_holding(schema, PHONE)["ticket_comments"] == len(planted.comment_ids)  # the rest of the text stays
+    count = len(planted.comment_ids) + len(planted.attachments)
+    assert psql(f'select count(*), count(*) filter (where rewritten) from "{schema}".ticket_redactions') == (
+        f"{count}|{count}"
+    )
+    # One comments list per ticket, one export request per second of the audits that carried them.
+    audits = set(planted.events_of.values())
+    assert len(listed) == len(planted.tickets)
+    seconds = {event_second(e) for e in sim.events if e["id"] in audits}
+    assert len([r for r in rereads if r.params.get("per_page") == "1"]) == len(seconds)
 
 
 @pytest.mark.meltano
@@ -249,7 +291,7 @@ def select_derived_streams(project: Path) -> None:
     """Select the derived streams too, as the comment in meltano.yml shows a user."""
     path = project / "meltano.yml"
     text = path.read_text()
-    for stream in ("ticket_field_history", "ticket_comments"):
+    for stream in ("ticket_field_history", "ticket_comments", "ticket_redactions"):
         assert f"    # - {stream}.*\n" in text, f"meltano.yml no longer shows how to select {stream}"
         text = text.replace(f"    # - {stream}.*\n", f"    - {stream}.*\n")
     path.write_text(text)

@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import make_config, record_backoff_sleeps
 from tests.docs import page
+from tests.redaction_data import CARD, plant
 from tests.runners import TapRun, run_tap, run_tap_in_process, selecting
 from zendesk_simulator import EXPORT_PATHS, Simulator, SimulatorServer, make_events
 
@@ -101,6 +102,14 @@ def scenarios() -> Iterator[tuple[str, Scenario]]:
         sim.set_events(make_events(3_000, start=START))
         return error_line(run_tap(tmp_path, make_config(sim, page_size=100), close_after=1))
 
+    def reread(sim: Simulator, tmp_path: Path) -> str:
+        events = make_events(200, start=START)
+        planted = plant(events)
+        sim.set_events(events)
+        sim.redact_comment(planted.comment_ids[0], CARD, at=START + 300)
+        sim.redactions.faults.extend(["503"] * 6)
+        return error_line(run_tap_in_process(tmp_path, make_config(sim, include_comment_events=True)))
+
     def unexpected(sim: Simulator, tmp_path: Path) -> str:
         # A catalog whose schema holds a non-schema makes the SDK itself fail.
         config = make_config(sim)
@@ -145,6 +154,7 @@ def scenarios() -> Iterator[tuple[str, Scenario]]:
     yield "no id", no_id
     yield "bookmark in the future", bookmark(4_102_444_800)  # 2100-01-01
     yield "bookmark unreadable", bookmark("last tuesday")
+    yield "redaction re-read", reread
     yield "broken pipe", broken_pipe
     yield "unexpected", unexpected
     yield "client credentials: wrong secret", client_credentials("another-secret")

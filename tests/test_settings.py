@@ -178,7 +178,13 @@ def test_discovery_needs_no_config_and_no_network() -> None:
     assert proc.returncode == 0, proc.stderr
     catalog = json.loads(proc.stdout)
     streams = {stream["tap_stream_id"]: stream for stream in catalog["streams"]}
-    assert set(streams) == {"ticket_events", "ticket_metric_events", "ticket_field_history", "ticket_comments"}
+    assert set(streams) == {
+        "ticket_events",
+        "ticket_metric_events",
+        "ticket_field_history",
+        "ticket_comments",
+        "ticket_redactions",
+    }
     for name in ("ticket_events", "ticket_metric_events"):
         assert streams[name]["replication_key"] == "end_time"
     for stream in streams.values():

@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PG_DATABASE, PG_HOST, PG_PORT, PG_USER, make_config, psql, unavailable
+from tests.redaction_data import CARD, PASSPORT, PHONE, plant
 from tests.runners import assert_no_secret, bookmark_of, selecting, tap_args, tap_command
 from tests.test_derived import expected_comments, expected_history
 from zendesk_simulator import Simulator, event_second, make_metric_events, make_open_ended_events, metric_epoch
@@ -424,3 +425,53 @@ def test_target_duckdb_loads_every_stream_then_resumes_from_its_state(export: Ex
         "where json_exists(child, '$.body') and json_type(child, '$.via') = 'OBJECT'",
     )
     assert comment_vias > 0, "no full comment (with its object via) landed"
+
+
+def test_target_duckdb_after_redactions_holds_no_erased_content(sim: Simulator, tmp_path: Path) -> None:
+    """Two runs into DuckDB, Zendesk erasing card numbers and passport scans in between: no table
+    of the destination holds them afterwards (every row, every column, searched as text)."""
+    events = make_open_ended_events(800, start=1_700_000_000, seed=66)
+    planted = plant(events)
+    sim.set_events(events)
+    duckdb_file = tmp_path / "warehouse.duckdb"
+    target_config = {
+        "path": str(duckdb_file),
+        "default_target_schema": "zendesk",
+        "validate_records": True,
+        "primary_key_required": True,
+    }
+    config = make_config(sim, include_comment_events=True, page_size=200)
+    (tmp_path / "tap-config.json").write_text(json.dumps(config))
+    streams = ("ticket_events", "ticket_comments", "ticket_redactions")
+    args = ["--config", str(tmp_path / "tap-config.json"), *selecting(tmp_path, config, *streams)]
+
+    def holding(text: str) -> dict[str, int]:
+        tables = duckdb_rows(
+            duckdb_file, "select table_name from information_schema.tables where table_schema = 'zendesk'"
+        )
+        return {
+            table: duckdb_rows(
+                duckdb_file, f"select count(*) from zendesk.{table} as r where cast(r as varchar) like '%{text}%'"
+            )[0][0]
+            for (table,) in tables
+        }
+
+    first = pipe(tmp_path, "first", TARGET_DUCKDB, target_config, args)
+    assert holding(CARD)["ticket_comments"] == len(planted.comment_ids)
+    assert holding(CARD)["ticket_events"] == len(planted.comment_ids)
+    state = first.states[-1]
+    bookmark = bookmark_of(state, "ticket_events")
+    for n, comment_id in enumerate(planted.comment_ids):
+        sim.redact_comment(comment_id, CARD, at=bookmark + 100 + n)
+    for n, attachment_id in enumerate(planted.attachments):
+        sim.redact_attachment(attachment_id, at=bookmark + 200 + n)
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    pipe(tmp_path, "second", TARGET_DUCKDB, target_config, [*args, "--state", str(tmp_path / "state.json")])
+
+    for text in (CARD, PASSPORT):
+        assert set(holding(text).values()) == {0}, f"{text!r} is still in the destination"
+    assert holding(PHONE)["ticket_comments"] == len(planted.comment_ids)  # the rest of the text stays
+    [[rows, rewritten]] = duckdb_rows(
+        duckdb_file, "select count(*), count(*) filter (where rewritten) from zendesk.ticket_redactions"
+    )
+    assert rows == rewritten == len(planted.comment_ids) + len(planted.attachments)

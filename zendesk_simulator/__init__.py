@@ -6,6 +6,7 @@ Not part of the tap (the wheel ships ``tap_zendesk_ticket_events`` only). Split 
 - ``data``: realistic events in the documented, recorded and open-ended shapes;
 - ``faults``: injected faults and the requests-per-minute budget;
 - ``oauth``: the token endpoint with rotating refresh tokens;
+- ``redactions``: comment and attachment redactions, and the ticket comments endpoint;
 - ``server``: the HTTP server, on loopback only, and its handler.
 
 Run it alone with ``python -m zendesk_simulator --help``.
@@ -41,6 +42,7 @@ from zendesk_simulator.envelopes import (
 )
 from zendesk_simulator.faults import FAULTS, STATUS_TEXT
 from zendesk_simulator.oauth import CLIENT_ID, CLIENT_SECRET, INVALID_TOKEN, OAUTH_TOKEN_PATH, OAuthServer
+from zendesk_simulator.redactions import BLOCK, Redaction, Redactions, attachment
 from zendesk_simulator.server import Handler, SimulatorServer
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ CLOCKED: tuple[ModuleType, ...] = (envelopes, faults, oauth, server)
 __all__ = [
     "ACCESS_TOKEN",
     "API_TOKEN",
+    "BLOCK",
     "CLIENT_ID",
     "CLIENT_SECRET",
     "CLOCKED",
@@ -67,9 +70,12 @@ __all__ = [
     "Handler",
     "OAuthServer",
     "Page",
+    "Redaction",
+    "Redactions",
     "Request",
     "Simulator",
     "SimulatorServer",
+    "attachment",
     "event_second",
     "make_events",
     "make_metric_events",

@@ -19,8 +19,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from zendesk_simulator import redactions as redaction_rules
 from zendesk_simulator.data import event_second, metric_epoch
 from zendesk_simulator.oauth import OAuthServer
+from zendesk_simulator.redactions import Redaction, Redactions
 
 #: Export path -> the key of its items' array (which is also the dataset's name).
 PATH_KIND = {
@@ -132,7 +134,9 @@ class Simulator:
     _window: deque[float] = field(default_factory=deque)
     _other_client_next: float | None = None
     _account_window: deque[float] = field(default_factory=deque)
-    _payloads: dict[tuple[str, int, int, bool, str, str, str], tuple[bytes, int]] = field(default_factory=dict)
+    redactions: Redactions = field(default_factory=Redactions)
+    """Redactions, deleted tickets and faults of the comments endpoint (redactions.py)."""
+    _payloads: dict[tuple[str, int, int, bool, str, str, str, int], tuple[bytes, int]] = field(default_factory=dict)
     _scoped: dict[str, tuple[list[dict[str, Any]], list[int]]] = field(default_factory=dict)
 
     def set_events(self, events: list[dict[str, Any]]) -> None:
@@ -177,7 +181,8 @@ class Simulator:
         """The JSON body of one export page and its event count, built once and cached
         (benchmarks then measure the tap, not the simulator).
         """
-        key = (kind, start_time, per_page, comments, base, f"{self.grow_bursts}/{self.dialect}", scope)
+        in_effect = len(self.redactions.in_effect(self.clock())) if self.redactions.done else 0
+        key = (kind, start_time, per_page, comments, base, f"{self.grow_bursts}/{self.dialect}", scope, in_effect)
         cached = self._payloads.get(key)
         if cached is None:
             events, end_of_stream, end_time = self.page(start_time, per_page, comments, kind, scope)
@@ -199,19 +204,6 @@ class Simulator:
 
     def clock(self) -> float:
         return time.time() if self.now is None else self.now
-
-    def ticket_comments(self, ticket_id: int) -> list[dict[str, Any]] | None:
-        """The ticket's comments as ``GET /api/v2/tickets/{id}/comments`` lists them; None: no such ticket."""
-        with self.lock:
-            events = [e for e in self.events if e.get("ticket_id") == ticket_id]
-        if not events:
-            return None
-        return [
-            child["_full"]
-            for event in events
-            for child in event.get("child_events") or []
-            if isinstance(child, dict) and isinstance(child.get("_full"), dict) and child.get("event_type") == "Comment"
-        ]
 
     def export_requests(self, kind: str | None = "ticket_events") -> list[Request]:
         """Export requests for one dataset (None: both)."""
@@ -237,7 +229,62 @@ class Simulator:
             chosen = items[lo:hi]
             end_of_stream = hi >= hi_all
             end_time = stamps[hi - 1] if chosen else start_time
-        return [render(e, comments) for e in chosen], end_of_stream, end_time
+            in_effect = self.redactions.in_effect(self.clock()) if self.redactions.done else ()
+        return [render(e, comments, in_effect) for e in chosen], end_of_stream, end_time
+
+    # --- redactions and the ticket comments endpoint (redactions.py) ---------------------
+
+    def redact_comment(self, comment_id: int, text: str | None = None, *, at: int, updater_id: int = 3900001) -> int:
+        """Erase ``text`` (None: all of it) from a comment at ``at``; the redaction audit's id.
+
+        From ``at`` on (the simulator's clock), exports and the comments endpoint send the
+        current text, and the export carries the redaction audit at second ``at``.
+        """
+        event, _ = redaction_rules.find_comment(self.events, comment_id)
+        return self._redact("comment", comment_id, event["ticket_id"], at, text, updater_id)
+
+    def redact_attachment(self, attachment_id: int, *, at: int, updater_id: int = 3900001) -> int:
+        """Redact an attachment at ``at``: listed from then on as ``redacted.txt``, size 1."""
+        event, _ = redaction_rules.find_attachment(self.events, attachment_id)
+        return self._redact("attachment", attachment_id, event["ticket_id"], at, None, updater_id)
+
+    def _redact(self, kind: str, target_id: int, ticket_id: int, at: int, text: str | None, updater_id: int) -> int:
+        audit = redaction_rules.redaction_audit(
+            self.redactions, kind=kind, target_id=target_id, ticket_id=ticket_id, at=at, updater_id=updater_id
+        )
+        with self.lock:
+            self.redactions.done.append(Redaction(kind, target_id, ticket_id, at, text, audit))
+        self.add_events([audit])
+        return int(audit["id"])
+
+    def add_attachment(self, comment_id: int, attachment: dict[str, Any]) -> None:
+        """List ``attachment`` on a stored comment (generated comments have none)."""
+        _, comment = redaction_rules.find_comment(self.events, comment_id)
+        with self.lock:
+            comment.setdefault("attachments", []).append(attachment)
+            self._payloads.clear()
+
+    def delete_ticket(self, ticket_id: int) -> None:
+        """Delete a ticket: its comments answer 404 from now on (its events stay in the export)."""
+        with self.lock:
+            self.redactions.deleted_tickets.add(ticket_id)
+
+    def comments_answer(self, ticket_id: int, params: dict[str, str], base: str) -> tuple[int, Any]:
+        """``GET /api/v2/tickets/{id}/comments``: a cursor page of the current text, or 404."""
+        with self.lock:
+            if ticket_id in self.redactions.deleted_tickets:
+                return 404, {"error": "RecordNotFound", "description": "Not found"}
+            in_effect = self.redactions.in_effect(self.clock())
+            stored = redaction_rules.ticket_comments(self.events, ticket_id)
+            known = bool(stored) or any(e.get("ticket_id") == ticket_id for e in self.events)
+        if not known:
+            return 404, {"error": "RecordNotFound", "description": "Not found"}
+        comments = [redaction_rules.current(c, in_effect) for c in stored]
+        return redaction_rules.comments_page(comments, ticket_id, params, base)
+
+    def comment_requests(self) -> list[Request]:
+        """Requests to the ticket comments endpoint."""
+        return [r for r in self.requests if redaction_rules.COMMENTS_PATH.match(r.path)]
 
     def _in_scope(self, scope: str) -> tuple[list[dict[str, Any]], list[int]]:
         """The ticket events a ``support_type_scope`` serves, and their seconds (lock held)."""
@@ -275,15 +322,15 @@ def as_sent(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode("utf-8", "zendesk-simulator")
 
 
-def render(event: dict[str, Any], comments: bool) -> dict[str, Any]:
-    """Render one stored event, with full comments when the sideload is asked for."""
+def render(event: dict[str, Any], comments: bool, in_effect: tuple[Redaction, ...] = ()) -> dict[str, Any]:
+    """Render one stored event, with full comments (as they read now) when the sideload is asked for."""
     if "child_events" not in event:
         return event
     out = dict(event)
     children = []
     for child in event["child_events"]:
         if isinstance(child, dict) and "_full" in child and comments:
-            children.append(child["_full"])
+            children.append(redaction_rules.current(child["_full"], in_effect) if in_effect else child["_full"])
         else:
             children.append({k: v for k, v in child.items() if k != "_full"} if isinstance(child, dict) else child)
     out["child_events"] = children

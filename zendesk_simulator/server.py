@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
 import socket
 import sys
 import threading
@@ -22,9 +21,8 @@ else:  # typing_extensions before 3.12
 from zendesk_simulator.envelopes import DEFAULT_SCOPE, EXPORT_PATHS, PATH_KIND, SCOPES, Page, Request, Simulator
 from zendesk_simulator.faults import export_fault, rate_limited, spend_account, spend_export
 from zendesk_simulator.oauth import OAUTH_TOKEN_PATH
+from zendesk_simulator.redactions import COMMENTS_PATH
 
-#: A ticket's comments (the account-wide limit, not the export budget).
-COMMENTS_PATH = re.compile(r"/api/v2/tickets/(\d+)/comments(?:\.json)?")
 #: How often serve_forever looks for a shutdown request: socketserver's 0.5 s made every
 #: stop() (the end of every test with a simulator) wait half a second.
 POLL_SECONDS = 0.02
@@ -96,6 +94,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send(status, body, headers)
 
+    @override
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header by the simulator's clock, as Zendesk's clock would say it."""
+        return super().date_time_string(self.server.sim.clock() if timestamp is None else timestamp)
+
     def answer(
         self, sim: Simulator, path: str, params: dict[str, str], auth: str, prefix: str = ""
     ) -> tuple[int, Any, dict[str, str]]:
@@ -111,7 +114,7 @@ class Handler(BaseHTTPRequestHandler):
         if forbidden is not None:
             return forbidden
         if comments is not None:
-            return self.comments_answer(sim, int(comments[1]))
+            return self.comments_answer(sim, int(comments[1]), params)
         budget: dict[str, str] = {}
         if sim.rate_limit_per_minute is not None:
             wait, budget = spend_export(sim)
@@ -121,9 +124,12 @@ class Handler(BaseHTTPRequestHandler):
         status, body, headers = self.export_answer(sim, path, params, prefix)
         return status, body, {**budget, **headers}
 
-    @staticmethod
-    def comments_answer(sim: Simulator, ticket_id: int) -> tuple[int, Any, dict[str, str]]:
-        """A ticket's comments, one page, under the account-wide limit (not the export budget)."""
+    def comments_answer(
+        self, sim: Simulator, ticket_id: int, params: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        """A ticket's comments (cursor pages, current text; 404 for a deleted ticket), under the
+        account-wide limit, not the export budget (redactions.py).
+        """
         wait, headers = spend_account(sim)
         if wait is not None:
             status, body, retry = rate_limited(math.ceil(wait))
@@ -135,11 +141,12 @@ class Handler(BaseHTTPRequestHandler):
                     **retry,
                 },
             )
-        found = sim.ticket_comments(ticket_id)
-        if found is None:
-            return 404, {"error": "RecordNotFound", "description": "Not found"}, headers
-        page = {"comments": found, "meta": {"has_more": False, "after_cursor": None}, "links": {"next": None}}
-        return 200, page, headers
+        if sim.redactions.faults:
+            answered = export_fault(self, sim.redactions.faults.popleft())
+            if answered is not None:
+                return answered
+        status, body = sim.comments_answer(ticket_id, params, f"http://{self.headers.get('Host', '127.0.0.1')}")
+        return status, body, headers
 
     def export_answer(
         self, sim: Simulator, path: str, params: dict[str, str], prefix: str = ""
