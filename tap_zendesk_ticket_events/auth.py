@@ -36,12 +36,9 @@ import dataclasses
 import logging
 import os
 import sys
-import threading
 import time
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-import requests
 from singer_sdk.authenticators import (
     APIAuthenticatorBase,
     BasicAuthenticator,
@@ -49,17 +46,12 @@ from singer_sdk.authenticators import (
 )
 
 from tap_zendesk_ticket_events.client_credentials import ClientCredentialsAuthenticator
-from tap_zendesk_ticket_events.errors import TapError, describe_connection_failure
+from tap_zendesk_ticket_events.errors import TapError
 from tap_zendesk_ticket_events.oauth_common import (
-    TOKEN_PATH,
-    TransientTokenFailure,
+    OAuthBearerAuthenticator,
     margin_seconds,
 )
-from tap_zendesk_ticket_events.oauth_common import bearer_token as _bearer_token
-from tap_zendesk_ticket_events.oauth_common import json_object as _json_object
-from tap_zendesk_ticket_events.oauth_common import oauth_error_text as _oauth_error_text
 from tap_zendesk_ticket_events.oauth_common import positive_seconds as _positive_seconds
-from tap_zendesk_ticket_events.retry import with_retries
 from tap_zendesk_ticket_events.token_store import (
     SEEDS_KEPT,
     FileTokenStore,
@@ -79,8 +71,6 @@ else:  # typing_extensions before 3.12
     from typing_extensions import override
 
 if TYPE_CHECKING:
-    from backoff.types import Details
-
     from tap_zendesk_ticket_events.settings import Settings
 
 
@@ -128,75 +118,32 @@ def open_store(settings: Settings) -> TokenStore:
     )
 
 
-class OAuthRefreshAuthenticator(APIAuthenticatorBase):
+class OAuthRefreshAuthenticator(OAuthBearerAuthenticator):
     """Bearer auth with a rotating refresh token, shared through the token store."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__()
+        super().__init__(settings, logger)
         if not (settings.refresh_token and settings.client_id and settings.client_secret):
             msg = "OAuth refresh needs 'refresh_token', 'client_id' and 'client_secret'."
             raise TapError(msg)
-        self.logger = logger
-        self._settings = settings
         self._refresh_token = settings.refresh_token
-        self._client_id = settings.client_id
-        self._client_secret = settings.client_secret
         self.store = open_store(settings)
-        self._token_url = settings.base_url + TOKEN_PATH
-        # Not the stream's session and its throttled adapter: token calls are not export requests.
-        self._session = requests.Session()
-        self._mutex = threading.Lock()
         self._access_token: str | None = None
         self._expires_at: float | None = None
         self._lifetime: float | None = None
         self._stamp: object = None
         self._store_lost_said = False
 
-    # --- what requests see -------------------------------------------------------------
-
-    @override
-    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """Put a live access token on the request, and watch its answer for a 401.
-
-        Called when the request is prepared and again before each try, so a retry after a
-        long wait goes out with the token of the moment. The hook is registered once.
-        """
-        request.headers["Authorization"] = f"Bearer {self._current_token()}"
-        hooks = request.hooks.setdefault("response", [])
-        if self._retry_after_401 not in hooks:
-            hooks.append(self._retry_after_401)
-        return request
-
-    def _retry_after_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        """On a 401, get a fresh token and re-send the request once, on the same connection.
-
-        Any 401 counts, not only one saying "expired": Zendesk answers a deleted token (another
-        run refreshed) like an expired one. The re-send goes straight to the adapter, so this
-        hook does not run on its answer: a second 401 reaches the stream, which fails with
-        its usual one-line 401 error.
-        """
-        if response.status_code != HTTPStatus.UNAUTHORIZED:
-            return response
-        used = _bearer_token(response.request)
-        self.logger.info(
-            "Zendesk refused the OAuth access token (401 %s); getting a fresh one and retrying the request once.",
-            _oauth_error_text(response, self._secrets()),
-        )
-        with self._mutex:
-            self._sync_with_store(stale=used)
-            token = self._access_token
-        _ = response.content  # read the body so the connection can carry the re-send
-        response.close()
-        retry = response.request.copy()
-        retry.headers["Authorization"] = f"Bearer {token}"
-        # The adapter that sent the refused request: the stream's throttled one (throttle.py).
-        answer = response.connection.send(retry, **kwargs)
-        answer.history.append(response)
-        answer.request = retry
-        return answer
-
     # --- keeping a live token ------------------------------------------------------------
 
+    @override
+    def _token_after_refusal(self, used: str | None) -> str:
+        """After a 401: the store's newer token, or a refresh (``used`` is stale either way)."""
+        self._sync_with_store(stale=used)
+        assert self._access_token is not None
+        return self._access_token
+
+    @override
     def _current_token(self) -> str:
         """The access token to send now: ours, another run's newer one, or a fresh one."""
         with self._mutex:
@@ -353,62 +300,25 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
 
     def _request_tokens(self, refresh_token: str) -> dict[str, Any]:
         """POST the refresh grant, retrying transient failures; one-line TapError otherwise."""
-        retrying = with_retries(
-            self._post_refresh_grant,
-            (TransientTokenFailure,),
-            on_backoff=self._log_retry,
-            wait_limit=self._settings.retry_wait_limit,
+        return self._ask_token(
+            {"grant_type": "refresh_token", "refresh_token": refresh_token}, secrets=(refresh_token,)
         )
-        try:
-            return retrying(refresh_token)
-        except TransientTokenFailure as exc:
-            msg = f"Giving up on the OAuth token request after repeated failures: {exc}"
-            raise TapError(msg) from None
-        except (ConnectionResetError, requests.exceptions.RequestException) as exc:
-            settings = self._settings
-            msg = describe_connection_failure(
-                exc, base_url=settings.base_url, setting=settings.address_setting, request="OAuth token request"
-            )
-            raise TapError(msg) from None
 
-    def _post_refresh_grant(self, refresh_token: str) -> dict[str, Any]:
-        response = self._session.post(
-            self._token_url,
-            json={
-                "grant_type": "refresh_token",
-                "refresh_token": refresh_token,
-                "client_id": self._client_id,
-                "client_secret": self._client_secret,
-            },
-            headers={"Accept": "application/json"},
-            timeout=self._settings.request_timeout,
-            allow_redirects=False,  # a redirect could carry the grant to another host
-        )
-        status = response.status_code
-        body = _json_object(response)
-        if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
-            access = body.get("access_token") if body else None
-            if body is None or not isinstance(access, str) or not access:
-                # A proxy's error page or a cut body: nothing was granted that a retry would lose.
-                raise TransientTokenFailure(f"{status} with an unusable body", response)
-            return body
-        detail = _oauth_error_text(response, self._secrets(refresh_token), body)
-        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            raise TransientTokenFailure(f"{status} {detail}".strip(), response)
-        error = body.get("error") if body else None
+    @override
+    def _refused(self, status: int, detail: str, error: object) -> TapError:
         if error == "invalid_grant":
-            raise InvalidGrant(detail, f"The OAuth refresh token is no longer valid ({detail}).")
+            return InvalidGrant(detail, f"The OAuth refresh token is no longer valid ({detail}).")
         if error in {"invalid_client", "unauthorized_client"}:
             msg = (
                 f"Zendesk refused the OAuth client ({status} {detail}): "
                 "check the settings 'client_id' and 'client_secret'."
             )
-            raise TapError(msg)
+            return TapError(msg)
         msg = (
             f"Zendesk answered {status} {detail} to the OAuth token request: "
             "check the settings 'refresh_token', 'client_id' and 'client_secret'."
         )
-        raise TapError(msg)
+        return TapError(msg)
 
     def _invalid_grant_message(self, detail: str, origin: str) -> str:
         """What a refused refresh token means, told from where it came; never a guess stated as fact."""
@@ -441,13 +351,7 @@ class OAuthRefreshAuthenticator(APIAuthenticatorBase):
             f"or the grant was revoked; {again} (the token store is replaced once Zendesk accepts it)."
         )
 
-    def _log_retry(self, details: Details) -> None:
-        exc = details.get("exception")
-        cause = str(exc) if isinstance(exc, TransientTokenFailure) else type(exc).__name__
-        self.logger.warning(
-            "OAuth token request failed (%s); retrying in %.1f s (try %d).", cause, details["wait"], details["tries"]
-        )
-
+    @override
     def _secrets(self, *more: str) -> tuple[str, ...]:
         """Every secret this authenticator knows, to scrub from text quoted in messages."""
         known = (self._refresh_token, self._client_secret, self._access_token or "", *more)

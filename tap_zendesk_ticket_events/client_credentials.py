@@ -22,26 +22,19 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import time
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import requests
-from singer_sdk.authenticators import APIAuthenticatorBase
 
 from tap_zendesk_ticket_events.errors import OAUTH_CLIENTS_PAGE as CLIENTS_PAGE
-from tap_zendesk_ticket_events.errors import TapError, describe_connection_failure
+from tap_zendesk_ticket_events.errors import TapError
 from tap_zendesk_ticket_events.oauth_common import (
     TOKEN_PATH,
-    TransientTokenFailure,
-    bearer_token,
-    json_object,
+    OAuthBearerAuthenticator,
     margin_seconds,
-    oauth_error_text,
     positive_seconds,
 )
-from tap_zendesk_ticket_events.retry import with_retries
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -49,8 +42,6 @@ else:  # typing_extensions before 3.12
     from typing_extensions import override
 
 if TYPE_CHECKING:
-    from backoff.types import Details
-
     from tap_zendesk_ticket_events.settings import Settings
 
 #: Zendesk's answers saying this client may not use this grant.
@@ -59,11 +50,11 @@ GRANT_REFUSED = frozenset({"unauthorized_client", "unsupported_grant_type"})
 logger = logging.getLogger(__name__)
 
 
-class ClientCredentialsAuthenticator(APIAuthenticatorBase):
+class ClientCredentialsAuthenticator(OAuthBearerAuthenticator):
     """Bearer auth with access tokens from the client-credentials grant, renewed before they expire."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__()
+        super().__init__(settings, logger)
         if not (settings.client_id and settings.client_secret):
             msg = "OAuth client credentials need 'client_id' and 'client_secret'."
             raise TapError(msg)
@@ -75,57 +66,23 @@ class ClientCredentialsAuthenticator(APIAuthenticatorBase):
         self._token_url = settings.base_url + TOKEN_PATH
         # Not the stream's session and its throttled adapter: token calls are not export requests.
         self._session = requests.Session()
-        self._mutex = threading.Lock()
         self._access_token: str | None = None
         self._renew_at: float | None = None
         """Monotonic time from which the token is renewed before use (None: no expiry given)."""
         self.tokens_asked = 0
         """Tokens received so far: the first is "Got", every later one "Renewed" in the log."""
 
-    # --- what requests see -------------------------------------------------------------
-
-    @override
-    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """Put a live access token on the request, and watch its answer for a 401.
-
-        Called when the request is prepared and again before each try, so a retry after a
-        long wait goes out with the token of the moment. The hook is registered once.
-        """
-        request.headers["Authorization"] = f"Bearer {self._current_token()}"
-        hooks = request.hooks.setdefault("response", [])
-        if self._retry_after_401 not in hooks:
-            hooks.append(self._retry_after_401)
-        return request
-
-    def _retry_after_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        """On a 401, get a new token (unless another request just did) and re-send the request once.
-
-        The re-send goes straight to the adapter that sent the refused request (the export
-        budget's), so this hook does not run on its answer: a second 401 reaches the stream,
-        which fails with its one-line 401 error.
-        """
-        if response.status_code != HTTPStatus.UNAUTHORIZED:
-            return response
-        used = bearer_token(response.request)
-        self.logger.info(
-            "Zendesk refused the OAuth access token (401 %s); asking for a new one and retrying the request once.",
-            oauth_error_text(response, self._secrets()),
-        )
-        with self._mutex:
-            if self._access_token is None or self._access_token == used:
-                self._new_token()
-            token = self._access_token
-        _ = response.content  # read the body so the connection can carry the re-send
-        response.close()
-        retry = response.request.copy()
-        retry.headers["Authorization"] = f"Bearer {token}"
-        answer = response.connection.send(retry, **kwargs)
-        answer.history.append(response)
-        answer.request = retry
-        return answer
-
     # --- keeping a live token ------------------------------------------------------------
 
+    @override
+    def _token_after_refusal(self, used: str | None) -> str:
+        """After a 401: a new token, unless another request got one since ``used`` was sent."""
+        if self._access_token is None or self._access_token == used:
+            self._new_token()
+        assert self._access_token is not None
+        return self._access_token
+
+    @override
     def _current_token(self) -> str:
         with self._mutex:
             due = self._renew_at is not None and time.monotonic() >= self._renew_at
@@ -154,60 +111,16 @@ class ClientCredentialsAuthenticator(APIAuthenticatorBase):
 
     def _request_token(self) -> dict[str, Any]:
         """POST the client-credentials grant, retrying transient failures; one-line TapError otherwise."""
-        retrying = with_retries(
-            self._post_grant,
-            (TransientTokenFailure,),
-            on_backoff=self._log_retry,
-            wait_limit=self._settings.retry_wait_limit,
-        )
-        try:
-            return retrying()
-        except TransientTokenFailure as exc:
-            msg = f"Giving up on the OAuth token request after repeated failures: {exc}"
-            raise TapError(msg) from None
-        except (ConnectionResetError, requests.exceptions.RequestException) as exc:
-            settings = self._settings
-            msg = describe_connection_failure(
-                exc, base_url=settings.base_url, setting=settings.address_setting, request="OAuth token request"
-            )
-            raise TapError(msg) from None
+        return self._ask_token({"grant_type": "client_credentials", "scope": self._scope})
 
-    def _post_grant(self) -> dict[str, Any]:
-        response = self._session.post(
-            self._token_url,
-            json={
-                "grant_type": "client_credentials",
-                "client_id": self._client_id,
-                "client_secret": self._client_secret,
-                "scope": self._scope,
-            },
-            headers={"Accept": "application/json"},
-            timeout=self._settings.request_timeout,
-            allow_redirects=False,  # a redirect could carry the secret to another host
-        )
-        status = response.status_code
-        body = json_object(response)
-        if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
-            access = body.get("access_token") if body else None
-            if body is None or not isinstance(access, str) or not access:
-                # A proxy's error page or a cut body: nothing was granted that a retry would lose.
-                raise TransientTokenFailure(f"{status} with an unusable body", response)
-            return body
-        detail = oauth_error_text(response, self._secrets(), body)
-        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            raise TransientTokenFailure(f"{status} {detail}".strip(), response)
-        raise TapError(refusal_message(status, detail, body.get("error") if body else None))
+    @override
+    def _refused(self, status: int, detail: str, error: object) -> TapError:
+        return TapError(refusal_message(status, detail, error))
 
-    def _log_retry(self, details: Details) -> None:
-        exc = details.get("exception")
-        cause = str(exc) if isinstance(exc, TransientTokenFailure) else type(exc).__name__
-        self.logger.warning(
-            "OAuth token request failed (%s); retrying in %.1f s (try %d).", cause, details["wait"], details["tries"]
-        )
-
-    def _secrets(self) -> tuple[str, ...]:
+    @override
+    def _secrets(self, *more: str) -> tuple[str, ...]:
         """Every secret this authenticator knows, to scrub from text quoted in messages."""
-        return tuple(s for s in (self._client_secret, self._access_token or "") if s)
+        return tuple(s for s in (self._client_secret, self._access_token or "", *more) if s)
 
 
 def refusal_message(status: int, detail: str, error: object) -> str:

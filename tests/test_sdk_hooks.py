@@ -30,9 +30,9 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage
 
-from tap_zendesk_ticket_events.auth import OAuthRefreshAuthenticator
 from tap_zendesk_ticket_events.cli import RecordBatchingWriter
 from tap_zendesk_ticket_events.client import ZendeskExportStream
+from tap_zendesk_ticket_events.oauth_common import OAuthBearerAuthenticator
 from tap_zendesk_ticket_events.streams import DerivedStream, TicketEventsStream
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tap_zendesk_ticket_events.throttle import PacedAdapter, ThrottledAdapter
@@ -122,7 +122,7 @@ OVERRIDES: list[tuple[type, type, tuple[str, ...]]] = [
         ),
     ),
     (RecordBatchingWriter, MsgSpecWriter, ("write_message", "format_message")),
-    (OAuthRefreshAuthenticator, APIAuthenticatorBase, ("authenticate_request",)),
+    (OAuthBearerAuthenticator, APIAuthenticatorBase, ("authenticate_request",)),
 ]
 
 
