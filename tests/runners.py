@@ -155,6 +155,23 @@ def assert_no_oauth_secret(sim: Simulator, root: Path, *runs: TapRun, store_name
 # --- the command line's arguments -----------------------------------------------------------
 
 
+def run_command(
+    args: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """A command as a user would run it (Meltano, a documented shell block, pytest): no stdin,
+    its output captured as text, its exit code left for the caller to judge."""
+    return subprocess.run(
+        args,
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
 def tap_command() -> list[str]:
     """The tap's command line, as a subprocess: ``python -m tap_zendesk_ticket_events``, blind to
     any ``.env`` of the clone (see ``hide_dotenv_from_the_sdk``)."""

@@ -12,7 +12,6 @@ and makes the SDK find no `.env`, in the test process and in the tap's subproces
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests import conftest
-from tests.runners import SETTINGS_PREFIXES
+from tests.runners import SETTINGS_PREFIXES, run_command
 from tests.test_meltano import NOT_COPIED, meltano_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,16 +72,7 @@ def dotenv_in_the_clone() -> Iterator[Path]:
 def test_a_dotenv_and_shell_settings_change_no_outcome(dotenv_in_the_clone: Path) -> None:
     env = {**os.environ, **SHELL_SETTINGS}
     env.pop("PYTEST_ADDOPTS", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *PROOF],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    proc = run_command([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *PROOF], cwd=ROOT, env=env)
     assert proc.returncode == 0, f"with {dotenv_in_the_clone} and shell settings:\n{proc.stdout[-4000:]}{proc.stderr}"
     assert " passed" in proc.stdout
     assert "skipped" not in proc.stdout.splitlines()[-1]

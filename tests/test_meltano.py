@@ -31,7 +31,7 @@ from tests.docs import marked_block, page, pages
 from tests.docs import marked_block as readme_block
 from tests.docs import section as docs_section
 from tests.redaction_data import CARD, PASSPORT, PHONE, Planted, plant
-from tests.runners import assert_no_secret, bookmark_of, hermetic_env, tap_output
+from tests.runners import assert_no_secret, bookmark_of, hermetic_env, run_command, tap_output
 from tests.test_derived import expected_comments, expected_history
 from zendesk_simulator import (
     API_TOKEN,
@@ -98,16 +98,7 @@ def shared_env(schema: str) -> dict[str, str]:
 
 
 def meltano(project: Path, env: dict[str, str], *args: str, timeout: float = 300) -> str:
-    proc = subprocess.run(
-        [str(MELTANO), *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    proc = run_command([str(MELTANO), *args], cwd=project, env=env, timeout=timeout)
     assert_no_secret(proc.stdout, proc.stderr)
     assert proc.returncode == 0, f"meltano {' '.join(args)} exited {proc.returncode}:\n{summary(proc.stderr)}"
     return proc.stdout
@@ -266,16 +257,7 @@ def test_the_meltano_path_on_the_simulator_as_written(tmp_path: Path) -> None:
         env = meltano_base_env()
         env["PATH"] = os.pathsep.join([str(MELTANO.parent), env.get("PATH", "")])
         meltano(project, env, "install", "tap-zendesk-ticket-events", "target-jsonl", timeout=600)
-        proc = subprocess.run(
-            ["bash", "-e", "-c", recipe.replace(":8080", f":{port}")],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        proc = run_command(["bash", "-e", "-c", recipe.replace(":8080", f":{port}")], cwd=project, env=env)
     finally:
         simulator.terminate()
         simulator.wait(timeout=30)
@@ -518,16 +500,7 @@ def test_readme_snippet_adds_the_tap_to_a_fresh_meltano_project(tmp_path: Path) 
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         meltano(project, env, "install", "target-jsonl")
 
-        proc = subprocess.run(
-            ["bash", "-e", "-c", readme_block("existing-project-commands")],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        proc = run_command(["bash", "-e", "-c", readme_block("existing-project-commands")], cwd=project, env=env)
     finally:
         server.stop()
     assert_no_secret(proc.stdout, proc.stderr)

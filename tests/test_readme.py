@@ -19,7 +19,7 @@ import tests.runners
 from tap_zendesk_ticket_events.tap import TapZendeskTicketEvents
 from tests.conftest import make_config
 from tests.docs import README, ROOT, marked_block, pages
-from tests.runners import assert_no_secret, bookmark_of, tap_output
+from tests.runners import assert_no_secret, bookmark_of, run_command, tap_output
 from zendesk_simulator import Simulator, make_events
 
 TARGET_JSONL = "target-jsonl==0.1.4"  # the version the README installs
@@ -70,16 +70,7 @@ def run_running_it(workdir: Path, target_bin: Path) -> subprocess.CompletedProce
     env.pop("VIRTUAL_ENV", None)
     # As the README's Install exports it: the tap's virtualenv first, the target's last.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", ""), str(target_bin)])
-    proc = subprocess.run(
-        ["bash", "-c", readme_block("running-it")],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    proc = run_command(["bash", "-c", readme_block("running-it")], cwd=workdir, env=env, timeout=180)
     assert_no_secret(proc.stdout, proc.stderr)
     return proc
 
